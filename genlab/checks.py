@@ -1,0 +1,237 @@
+"""Checks that the notebooks' tests call, with messages written for a student.
+
+Every check raises `CheckFailed` (an `AssertionError`, so nbgrader counts it as a
+failed test) whose message says what was expected and what was found:
+"expected `probs` to have shape (5, 10), got (10, 5)". Types are checked strictly
+before any value is compared, so an object whose `__eq__` always answers True, or a
+string that looks like a number, fails with a clear message instead of passing.
+
+What this module leaves out: it knows no answers. The tests in each notebook hold
+the expected values; these functions only compare and explain.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "CheckFailed",
+    "check_type",
+    "check_array",
+    "check_close",
+    "check_equal",
+    "check_probabilities",
+    "check_choice",
+    "check_keys",
+    "score_matches",
+]
+
+
+class CheckFailed(AssertionError):
+    """A check failed; the message tells the student what was expected."""
+
+
+def _describe(value) -> str:
+    """A short, safe description of a value for a message (never calls its __repr__)."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    kind = type(value).__name__
+    if type(value) in (bool, int, float, str, type(None)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"an object of type {kind}"
+
+
+# ---------------------------------------------------------------------------
+# Types
+
+
+_TYPE_NAMES = {
+    dict: "a dict",
+    list: "a list",
+    tuple: "a tuple",
+    str: "a string",
+    int: "an int",
+    float: "a float",
+    bool: "a bool",
+    np.ndarray: "a numpy array",
+}
+
+
+def check_type(value, expected: type | tuple[type, ...], name: str):
+    """Check that `type(value)` is exactly one of `expected` (subclasses do not count).
+
+    Returns the value, so a test can write `d = check_type(TASK_KINDS, dict, "TASK_KINDS")`.
+    """
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if type(value) not in types:
+        wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+        raise CheckFailed(f"expected `{name}` to be {wanted}, got {_describe(value)}.")
+    return value
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, numbers.Real | np.number) and not isinstance(value, bool | np.bool_)
+
+
+# ---------------------------------------------------------------------------
+# Arrays
+
+
+def check_array(
+    value,
+    name: str,
+    shape: tuple[int | None, ...] | None = None,
+    dtype: str | None = None,
+    finite: bool = True,
+    low: float | None = None,
+    high: float | None = None,
+) -> np.ndarray:
+    """Check that `value` is a numpy array with the expected shape, dtype kind and range.
+
+    Args:
+        value: what the student's code returned.
+        name: how the message names it, e.g. "predict_proba(X)".
+        shape: expected shape; `None` in a position accepts any length there.
+        dtype: expected dtype kind: "f" (floating), "i" (signed or unsigned integer),
+            "b" (bool), or None for any.
+        finite: reject NaN and infinity.
+        low, high: inclusive bounds every entry must respect.
+    Returns:
+        The array, unchanged.
+    """
+    if not isinstance(value, np.ndarray) or type(value) is not np.ndarray:
+        hint = ""
+        if type(value) in (list, tuple):
+            hint = " Wrap it with np.asarray(...)."
+        elif type(value).__module__.startswith("torch"):
+            hint = " Convert it with .detach().numpy()."
+        raise CheckFailed(f"expected `{name}` to be a numpy array, got {_describe(value)}.{hint}")
+    if shape is not None:
+        ok = value.ndim == len(shape) and all(
+            want is None or want == got for want, got in zip(shape, value.shape, strict=False)
+        )
+        if not ok:
+            pretty = "(" + ", ".join("any" if s is None else str(s) for s in shape)
+            pretty += ",)" if len(shape) == 1 else ")"
+            raise CheckFailed(f"expected `{name}` to have shape {pretty}, got {value.shape}.")
+    if dtype is not None:
+        kinds = {"f": "f", "i": "iu", "b": "b"}[dtype]
+        if value.dtype.kind not in kinds:
+            words = {"f": "floating-point", "i": "integer", "b": "boolean"}[dtype]
+            raise CheckFailed(f"expected `{name}` to hold {words} numbers, got dtype {value.dtype}.")
+    numeric = value.dtype.kind in "fiub"
+    if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
+        bad = int((~np.isfinite(value)).sum())
+        raise CheckFailed(
+            f"`{name}` holds {bad} NaN or infinite value(s); "
+            "work in log space or subtract the maximum before exponentiating."
+        )
+    if numeric and value.size and low is not None and value.min() < low:
+        raise CheckFailed(f"every entry of `{name}` should be >= {low}, found {value.min():.4g}.")
+    if numeric and value.size and high is not None and value.max() > high:
+        raise CheckFailed(f"every entry of `{name}` should be <= {high}, found {value.max():.4g}.")
+    return value
+
+
+def check_probabilities(value, name: str, shape: tuple[int | None, ...] | None = None, atol=1e-6):
+    """Check that `value` is a float array of probabilities whose last axis sums to one."""
+    probs = check_array(value, name, shape=shape, dtype="f", low=-atol, high=1 + atol)
+    sums = probs.sum(axis=-1)
+    worst = np.abs(sums - 1).max() if sums.size else 0.0
+    if worst > atol:
+        raise CheckFailed(
+            f"each row of `{name}` should sum to 1, but one sums to "
+            f"{sums.flat[np.abs(sums - 1).argmax()]:.6g}."
+        )
+    return probs
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-8):
+    """Check that a number or an array is close to the expected one.
+
+    `actual` must be a real number (not a bool, not a string) when `expected` is a
+    number, and a numpy array of the same shape when `expected` is an array.
+    """
+    if isinstance(expected, np.ndarray):
+        got = check_array(actual, name, shape=expected.shape, finite=False)
+        if got.dtype.kind not in "fiu":
+            raise CheckFailed(f"expected `{name}` to hold numbers, got dtype {got.dtype}.")
+        if not np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
+            diff = np.abs(got.astype(float) - expected)
+            where = np.unravel_index(np.nanargmax(diff), diff.shape)
+            raise CheckFailed(
+                f"`{name}` is not close to the expected values: at index {tuple(map(int, where))} "
+                f"expected {expected[where]:.6g}, got {got[where]:.6g}."
+            )
+        return got
+    if not _is_real_number(actual):
+        raise CheckFailed(f"expected `{name}` to be a number, got {_describe(actual)}.")
+    if not np.isclose(float(actual), float(expected), rtol=rtol, atol=atol):
+        raise CheckFailed(f"expected `{name}` to be about {expected:.6g}, got {float(actual):.6g}.")
+    return actual
+
+
+def check_equal(actual, expected, name: str):
+    """Check `actual == expected` after checking that both have exactly the same type."""
+    if type(actual) is not type(expected):
+        raise CheckFailed(
+            f"expected `{name}` to be {_TYPE_NAMES.get(type(expected), type(expected).__name__)}, "
+            f"got {_describe(actual)}."
+        )
+    if isinstance(expected, np.ndarray):
+        if actual.shape != expected.shape or not np.array_equal(actual, expected):
+            raise CheckFailed(f"`{name}` does not hold the expected values.")
+    elif not expected == actual:  # the expected object's __eq__, never the student's
+        raise CheckFailed(f"expected `{name}` to be {_describe(expected)}, got {_describe(actual)}.")
+    return actual
+
+
+def check_choice(answer, choices: Iterable[str], name: str) -> str:
+    """Check that a multiple-choice answer is one of the allowed strings (not that it is right)."""
+    allowed = list(choices)
+    if type(answer) is not str:
+        raise CheckFailed(
+            f"`{name}` should be one of {', '.join(map(repr, allowed))} (a string), "
+            f"got {_describe(answer)}."
+        )
+    if answer not in allowed:
+        raise CheckFailed(
+            f"`{name}` should be one of {', '.join(map(repr, allowed))}, got {answer!r}. "
+            "Check the spelling, and use lower case."
+        )
+    return answer
+
+
+def check_keys(mapping, expected_keys: Iterable[str], name: str) -> dict:
+    """Check that `mapping` is a dict with exactly the expected keys; list what is missing."""
+    check_type(mapping, dict, name)
+    want = list(expected_keys)
+    missing = [k for k in want if k not in mapping]
+    extra = [k for k in mapping if type(k) is not str or k not in want]
+    if missing:
+        raise CheckFailed(f"`{name}` is missing {len(missing)} key(s): {', '.join(map(repr, missing))}.")
+    if extra:
+        raise CheckFailed(f"`{name}` has unexpected key(s): {', '.join(_describe(k) for k in extra)}.")
+    return mapping
+
+
+def score_matches(answers: Mapping, expected: Mapping, points: float) -> float:
+    """Partial credit: `points` times the share of keys whose answer equals the expected one.
+
+    Strict like `check_equal`: an answer of another type than the expected one earns nothing.
+    The result is rounded to 1e-9 so that nbgrader reads it back as a clean number.
+    """
+    if type(answers) is not dict:
+        return 0.0
+    right = sum(
+        1 for key, want in expected.items() if type(answers.get(key)) is type(want) and want == answers[key]
+    )
+    return round(points * right / len(expected), 9)

@@ -1,0 +1,142 @@
+"""Interactive figures: a pure `compute` function plus a thin ipywidgets UI.
+
+Each widget here is split in two. The compute function (`boundary_panels`) takes
+numbers and returns numbers, and is unit-tested without a browser. The UI
+(`boundary_explorer`) wires a slider to it with `observe(..., names="value")` and
+draws a PNG into an `ipywidgets.Image`, which every front end shows the same way
+(JupyterLab 4, Notebook 7, Colab, ipywidgets 7 or 8). A static figure
+(`boundary_snapshots`) goes beside each widget so that an exported HTML page or
+GitHub's viewer, where no widget runs, still shows the point.
+
+What this module leaves out: animation and styling options.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data import Split, stratified_subset
+from .models import accuracy
+from .plots import _figure, plot_boundaries
+
+__all__ = ["BoundaryPanels", "boundary_panels", "boundary_snapshots", "boundary_explorer"]
+
+
+@dataclass(frozen=True)
+class BoundaryPanels:
+    """What the boundary widget draws for one training-set size.
+
+    Attributes:
+        models: model names, in drawing order.
+        xx, yy: (steps, steps) grid coordinates covering the data.
+        labels: name -> (steps, steps) int predicted class at each grid point.
+        accuracy: name -> test accuracy in [0, 1].
+        train_idx: (size,) indices of the training subset within `split.X_train`.
+    """
+
+    models: tuple[str, ...]
+    xx: np.ndarray
+    yy: np.ndarray
+    labels: dict[str, np.ndarray]
+    accuracy: dict[str, float]
+    train_idx: np.ndarray
+
+
+def boundary_panels(
+    models: Mapping[str, Callable[[], object]],
+    split: Split,
+    size: int,
+    seed: int = 0,
+    steps: int = 120,
+) -> BoundaryPanels:
+    """Train each model on `size` examples of a 2D split; predict over a grid.
+
+    Args:
+        models: name -> factory of an unfitted model with `fit`/`predict`.
+        split: a 2D data set, `X_*` of shape (n, 2).
+        size: training examples to draw (stratified, seeded).
+        seed: picks the subset.
+        steps: grid resolution per axis.
+    """
+    X = np.vstack([split.X_train, split.X_test])
+    low, high = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    xx, yy = np.meshgrid(np.linspace(low[0], high[0], steps), np.linspace(low[1], high[1], steps))
+    grid = np.column_stack([xx.ravel(), yy.ravel()])
+    idx = stratified_subset(split.y_train, size, seed)
+    labels, scores = {}, {}
+    for name, make in models.items():
+        model = make()
+        model.fit(split.X_train[idx], split.y_train[idx])
+        labels[name] = np.asarray(model.predict(grid)).reshape(xx.shape)
+        scores[name] = accuracy(model, split.X_test, split.y_test)
+    return BoundaryPanels(tuple(models), xx, yy, labels, scores, idx)
+
+
+def _draw(models, split: Split, size: int, seed: int, steps: int, dpi: int = 80):
+    panels = boundary_panels(models, split, size, seed, steps)
+    idx = panels.train_idx
+    fig = _figure(figsize=(4.2 * len(models), 3.8), dpi=dpi, layout="constrained")
+    plot_boundaries(panels, split.X_train[idx], split.y_train[idx], split.X_test, split.y_test,
+                    fig=fig)
+    return fig
+
+
+def boundary_snapshots(models, split: Split, sizes: Sequence[int], seed: int = 0, steps: int = 120):
+    """The static companion of `boundary_explorer`: one row of panels per size."""
+    fig = _figure(figsize=(4.2 * len(models), 3.6 * len(sizes)), layout="constrained")
+    for row, size in zip(fig.subfigures(len(sizes), 1, squeeze=False)[:, 0], sizes, strict=True):
+        panels = boundary_panels(models, split, size, seed, steps)
+        idx = panels.train_idx
+        plot_boundaries(panels, split.X_train[idx], split.y_train[idx], split.X_test,
+                        split.y_test, fig=row)
+    return fig
+
+
+def boundary_explorer(
+    models: Mapping[str, Callable[[], object]],
+    split: Split,
+    sizes: Sequence[int],
+    seed: int = 0,
+    steps: int = 80,
+):
+    """A training-set-size slider over the decision boundaries of several models.
+
+    Moving the slider retrains every model on that many examples (a few milliseconds
+    on 2D data) and redraws. Returns the widget; the notebook displays it.
+
+    Args:
+        models: name -> factory of an unfitted model with `fit`/`predict`.
+        split: a 2D data set such as `genlab.data.load_wine_2d()`.
+        sizes: the sizes the slider offers, smallest first.
+    """
+    import ipywidgets as widgets
+
+    slider = widgets.SelectionSlider(
+        options=[int(s) for s in sizes],
+        value=int(sizes[0]),
+        description="examples",
+        continuous_update=False,  # retrain on release, not on every pixel of a drag
+        layout=widgets.Layout(width="60%"),
+    )
+    image = widgets.Image(format="png")
+    cache: dict[int, bytes] = {}
+
+    def render(size: int) -> bytes:
+        if size not in cache:
+            buffer = io.BytesIO()
+            _draw(models, split, size, seed, steps).savefig(buffer, format="png")
+            cache[size] = buffer.getvalue()
+        return cache[size]
+
+    def on_change(change):
+        image.value = render(change["new"])
+
+    slider.observe(on_change, names="value")
+    image.value = render(slider.value)
+    box = widgets.VBox([slider, image])
+    box.slider, box.image = slider, image  # handles for tests and curious students
+    return box

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+
+from genlab import checks
+from genlab.checks import CheckFailed
+
+
+class EqualsEverything:
+    """What a student might hand in, knowingly or not: an object equal to anything."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __float__(self):
+        return 1.0
+
+
+def test_check_type_is_strict_about_subclasses():
+    class MyDict(dict):
+        pass
+
+    assert checks.check_type({}, dict, "d") == {}
+    with pytest.raises(CheckFailed, match="expected `d` to be a dict, got an object of type MyDict"):
+        checks.check_type(MyDict(), dict, "d")
+    with pytest.raises(CheckFailed, match="a bool"):
+        checks.check_type(1, bool, "flag")
+
+
+def test_check_array_messages_name_shape_dtype_and_range():
+    with pytest.raises(CheckFailed, match=r"expected `p` to have shape \(5, 10\), got \(10, 5\)"):
+        checks.check_array(np.zeros((10, 5)), "p", shape=(5, 10))
+    with pytest.raises(CheckFailed, match=r"shape \(any, 3\)"):
+        checks.check_array(np.zeros((2, 4)), "p", shape=(None, 3))
+    with pytest.raises(CheckFailed, match="floating-point numbers, got dtype int64"):
+        checks.check_array(np.zeros(3, dtype=np.int64), "p", dtype="f")
+    with pytest.raises(CheckFailed, match="NaN or infinite"):
+        checks.check_array(np.array([1.0, np.nan]), "p")
+    with pytest.raises(CheckFailed, match=">= 0"):
+        checks.check_array(np.array([-1.0]), "p", low=0)
+    with pytest.raises(CheckFailed, match=r"np.asarray"):
+        checks.check_array([1.0, 2.0], "p")
+    arr = np.ones((2, 3))
+    assert checks.check_array(arr, "p", shape=(2, 3), dtype="f", low=0, high=1) is arr
+
+
+def test_check_array_rejects_array_subclasses():
+    class Sneaky(np.ndarray):
+        pass
+
+    with pytest.raises(CheckFailed, match="numpy array"):
+        checks.check_array(np.zeros(3).view(Sneaky), "p")
+
+
+def test_check_probabilities_wants_rows_summing_to_one():
+    checks.check_probabilities(np.full((4, 5), 0.2), "p", shape=(4, 5))
+    with pytest.raises(CheckFailed, match="should sum to 1, but one sums to 0.9"):
+        checks.check_probabilities(np.array([[0.5, 0.4], [0.5, 0.5]]), "p")
+
+
+def test_check_close_numbers_and_arrays():
+    checks.check_close(1.0 + 1e-9, 1.0, "x")
+    checks.check_close(np.float32(2.0), 2, "x")
+    with pytest.raises(CheckFailed, match="expected `x` to be about 1, got 1.5"):
+        checks.check_close(1.5, 1.0, "x")
+    with pytest.raises(CheckFailed, match=r"at index \(1,\) expected 2, got 3"):
+        checks.check_close(np.array([1.0, 3.0]), np.array([1.0, 2.0]), "x")
+    for impostor in (True, "1.0", EqualsEverything(), None):
+        with pytest.raises(CheckFailed, match="to be a number"):
+            checks.check_close(impostor, 1.0, "x")
+
+
+def test_check_equal_cannot_be_fooled_by_eq():
+    checks.check_equal("b", "b", "Q1")
+    checks.check_equal(3, 3, "n")
+    with pytest.raises(CheckFailed, match="expected `Q1` to be a string, got an object of type"):
+        checks.check_equal(EqualsEverything(), "b", "Q1")
+    with pytest.raises(CheckFailed, match="an int, got 3.0"):
+        checks.check_equal(3.0, 3, "n")
+    with pytest.raises(CheckFailed, match="expected `Q1` to be 'b', got 'c'"):
+        checks.check_equal("c", "b", "Q1")
+    with pytest.raises(CheckFailed, match="does not hold the expected values"):
+        checks.check_equal(np.array([1, 2]), np.array([1, 3]), "a")
+
+
+def test_check_choice_and_keys():
+    assert checks.check_choice("a", "abcd", "Q1") == "a"
+    with pytest.raises(CheckFailed, match="use lower case"):
+        checks.check_choice("A", "abcd", "Q1")
+    with pytest.raises(CheckFailed, match="a string"):
+        checks.check_choice(EqualsEverything(), "abcd", "Q1")
+    with pytest.raises(CheckFailed, match="missing 1 key\\(s\\): 'b'"):
+        checks.check_keys({"a": 1}, ["a", "b"], "d")
+    with pytest.raises(CheckFailed, match="unexpected key"):
+        checks.check_keys({"a": 1, "z": 2}, ["a"], "d")
+
+
+def test_score_matches_gives_partial_credit_strictly():
+    expected = {"a": "x", "b": "y", "c": "x", "d": "y"}
+    assert checks.score_matches(dict(expected), expected, 6) == 6
+    assert checks.score_matches({"a": "x", "b": "x", "c": "x", "d": "x"}, expected, 6) == 3
+    assert checks.score_matches({}, expected, 6) == 0
+    everything = EqualsEverything()
+    assert checks.score_matches(dict.fromkeys(expected, everything), expected, 6) == 0
+    assert checks.score_matches(["a"], expected, 6) == 0

@@ -1,0 +1,40 @@
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, SaveAutoGrades
+from nbgrader.utils import determine_grade
+
+from genlab.grading import StderrIsNotFailure, autograde_preprocessors
+
+
+def _test_cell(*outputs):
+    cell = new_code_cell("assert True", outputs=list(outputs))
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "points": 2, "grade_id": "t",
+                                 "locked": True, "schema_version": 3}
+    return cell
+
+
+def test_stderr_in_a_test_cell_no_longer_zeroes_it():
+    cell = _test_cell(new_output("stream", name="stderr", text="DeprecationWarning: old\n"))
+    assert determine_grade(cell) == (0, 2)  # what nbgrader does on its own
+    nb = new_notebook(cells=[cell])
+    nb, _ = StderrIsNotFailure().preprocess(nb, {})
+    assert determine_grade(nb.cells[0]) == (2, 2)
+    assert nb.cells[0].outputs[0].text == "DeprecationWarning: old\n"  # still shown
+
+
+def test_errors_still_fail_and_student_cells_are_left_alone():
+    error = new_output("error", ename="AssertionError", evalue="wrong", traceback=[])
+    cell = _test_cell(new_output("stream", name="stderr", text="hint\n"), error)
+    student = new_code_cell("print(1)", outputs=[new_output("stream", name="stderr", text="x")])
+    student.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "s",
+                                    "locked": False, "schema_version": 3}
+    nb, _ = StderrIsNotFailure().preprocess(new_notebook(cells=[cell, student]), {})
+    assert determine_grade(nb.cells[0]) == (0, 2)
+    assert nb.cells[1].outputs[0].name == "stderr"
+
+
+def test_it_runs_after_execution_and_before_grades_are_saved():
+    pipeline = autograde_preprocessors()
+    assert set(Autograde.class_traits()["autograde_preprocessors"].default()) < set(pipeline)
+    position = pipeline.index(StderrIsNotFailure)
+    assert pipeline.index(Execute) < position < pipeline.index(SaveAutoGrades)

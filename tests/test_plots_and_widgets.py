@@ -1,0 +1,64 @@
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+
+from genlab import data, plots
+from genlab.models import learning_curves
+from genlab.widgets import boundary_explorer, boundary_panels, boundary_snapshots
+
+MODELS = {"generative": GaussianNB, "discriminative": lambda: LogisticRegression(C=10)}
+
+
+def test_two_views_figure_has_the_two_panels():
+    fig = plots.two_views_figure()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Generative: P(x, y) = P(y) P(x | y)", "Discriminative: P(y | x)"]
+    posterior = fig.axes[1].lines[0].get_ydata()
+    assert 0 <= posterior.min() < 0.05 and 0.95 < posterior.max() <= 1
+
+
+def test_show_digits_draws_one_image_per_digit():
+    fig = plots.show_digits(data.load_digits().X_train[:13], titles=range(13), ncols=5)
+    assert isinstance(fig, Figure)
+    assert sum(bool(ax.images) for ax in fig.axes) == 13
+
+
+def test_plot_learning_curves_draws_every_model():
+    split = data.load_wine_2d()
+    curves = learning_curves(
+        MODELS, split.X_train, split.y_train, split.X_test, split.y_test,
+        sizes=[6, 30], seeds=range(2), progress=False,
+    )
+    fig = plots.plot_learning_curves(curves)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["generative", "discriminative"]
+
+
+def test_boundary_panels_predict_over_the_whole_grid():
+    split = data.load_wine_2d()
+    panels = boundary_panels(MODELS, split, size=12, steps=30)
+    assert panels.models == ("generative", "discriminative")
+    assert panels.xx.shape == panels.labels["generative"].shape == (30, 30)
+    assert set(np.unique(panels.labels["discriminative"]).tolist()) == {0, 1, 2}
+    assert len(panels.train_idx) == 12
+    # the grid covers every data point
+    assert panels.xx.min() < split.X_test[:, 0].min() and panels.yy.max() > split.X_test[:, 1].max()
+    # golden: the generative accuracy is scikit-learn's on the same subset
+    model = GaussianNB().fit(split.X_train[panels.train_idx], split.y_train[panels.train_idx])
+    assert panels.accuracy["generative"] == np.mean(model.predict(split.X_test) == split.y_test)
+
+
+def test_boundary_snapshots_draws_a_row_per_size():
+    fig = boundary_snapshots(MODELS, data.load_wine_2d(), sizes=[6, 30], steps=20)
+    assert len(fig.axes) == 4
+
+
+def test_moving_the_slider_redraws_the_boundaries():
+    widget = boundary_explorer(MODELS, data.load_wine_2d(), sizes=[3, 12, 48], steps=20)
+    first = widget.image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    widget.slider.value = 48
+    assert widget.image.value != first
+    widget.slider.value = 3
+    assert widget.image.value == first  # cached, and drawn from the same subset
