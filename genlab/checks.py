@@ -6,6 +6,10 @@ failed test) whose message says what was expected and what was found:
 before any value is compared, so an object whose `__eq__` always answers True, or a
 string that looks like a number, fails with a clear message instead of passing.
 
+The checks return None on purpose: nbgrader reads a number left as a test cell's last
+value as partial credit, so a check must never echo the student's value back there.
+Only `score_matches`, meant to be a test cell's last line, returns a number.
+
 What this module leaves out: it knows no answers. The tests in each notebook hold
 the expected values; these functions only compare and explain.
 """
@@ -61,16 +65,12 @@ _TYPE_NAMES = {
 }
 
 
-def check_type(value, expected: type | tuple[type, ...], name: str):
-    """Check that `type(value)` is exactly one of `expected` (subclasses do not count).
-
-    Returns the value, so a test can write `d = check_type(TASK_KINDS, dict, "TASK_KINDS")`.
-    """
+def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
+    """Check that `type(value)` is exactly one of `expected` (subclasses do not count)."""
     types = expected if isinstance(expected, tuple) else (expected,)
     if type(value) not in types:
         wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
         raise CheckFailed(f"expected `{name}` to be {wanted}, got {_describe(value)}.")
-    return value
 
 
 def _is_real_number(value) -> bool:
@@ -89,7 +89,7 @@ def check_array(
     finite: bool = True,
     low: float | None = None,
     high: float | None = None,
-) -> np.ndarray:
+) -> None:
     """Check that `value` is a numpy array with the expected shape, dtype kind and range.
 
     Args:
@@ -100,8 +100,6 @@ def check_array(
             "b" (bool), or None for any.
         finite: reject NaN and infinity.
         low, high: inclusive bounds every entry must respect.
-    Returns:
-        The array, unchanged.
     """
     if not isinstance(value, np.ndarray) or type(value) is not np.ndarray:
         hint = ""
@@ -122,7 +120,9 @@ def check_array(
         kinds = {"f": "f", "i": "iu", "b": "b"}[dtype]
         if value.dtype.kind not in kinds:
             words = {"f": "floating-point", "i": "integer", "b": "boolean"}[dtype]
-            raise CheckFailed(f"expected `{name}` to hold {words} numbers, got dtype {value.dtype}.")
+            raise CheckFailed(
+                f"expected `{name}` to hold {words} numbers, got dtype {value.dtype}."
+            )
     numeric = value.dtype.kind in "fiub"
     if finite and value.dtype.kind == "f" and not np.isfinite(value).all():
         bad = int((~np.isfinite(value)).sum())
@@ -134,34 +134,35 @@ def check_array(
         raise CheckFailed(f"every entry of `{name}` should be >= {low}, found {value.min():.4g}.")
     if numeric and value.size and high is not None and value.max() > high:
         raise CheckFailed(f"every entry of `{name}` should be <= {high}, found {value.max():.4g}.")
-    return value
 
 
-def check_probabilities(value, name: str, shape: tuple[int | None, ...] | None = None, atol=1e-6):
+def check_probabilities(
+    value, name: str, shape: tuple[int | None, ...] | None = None, atol=1e-6
+) -> None:
     """Check that `value` is a float array of probabilities whose last axis sums to one."""
-    probs = check_array(value, name, shape=shape, dtype="f", low=-atol, high=1 + atol)
-    sums = probs.sum(axis=-1)
+    check_array(value, name, shape=shape, dtype="f", low=-atol, high=1 + atol)
+    sums = value.sum(axis=-1)
     worst = np.abs(sums - 1).max() if sums.size else 0.0
     if worst > atol:
         raise CheckFailed(
             f"each row of `{name}` should sum to 1, but one sums to "
             f"{sums.flat[np.abs(sums - 1).argmax()]:.6g}."
         )
-    return probs
 
 
 # ---------------------------------------------------------------------------
 # Values
 
 
-def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-8):
+def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """Check that a number or an array is close to the expected one.
 
     `actual` must be a real number (not a bool, not a string) when `expected` is a
     number, and a numpy array of the same shape when `expected` is an array.
     """
     if isinstance(expected, np.ndarray):
-        got = check_array(actual, name, shape=expected.shape, finite=False)
+        check_array(actual, name, shape=expected.shape, finite=False)
+        got = actual
         if got.dtype.kind not in "fiu":
             raise CheckFailed(f"expected `{name}` to hold numbers, got dtype {got.dtype}.")
         if not np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
@@ -171,15 +172,14 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
                 f"`{name}` is not close to the expected values: at index {tuple(map(int, where))} "
                 f"expected {expected[where]:.6g}, got {got[where]:.6g}."
             )
-        return got
+        return
     if not _is_real_number(actual):
         raise CheckFailed(f"expected `{name}` to be a number, got {_describe(actual)}.")
     if not np.isclose(float(actual), float(expected), rtol=rtol, atol=atol):
         raise CheckFailed(f"expected `{name}` to be about {expected:.6g}, got {float(actual):.6g}.")
-    return actual
 
 
-def check_equal(actual, expected, name: str):
+def check_equal(actual, expected, name: str) -> None:
     """Check `actual == expected` after checking that both have exactly the same type."""
     if type(actual) is not type(expected):
         raise CheckFailed(
@@ -190,11 +190,12 @@ def check_equal(actual, expected, name: str):
         if actual.shape != expected.shape or not np.array_equal(actual, expected):
             raise CheckFailed(f"`{name}` does not hold the expected values.")
     elif not expected == actual:  # the expected object's __eq__, never the student's
-        raise CheckFailed(f"expected `{name}` to be {_describe(expected)}, got {_describe(actual)}.")
-    return actual
+        raise CheckFailed(
+            f"expected `{name}` to be {_describe(expected)}, got {_describe(actual)}."
+        )
 
 
-def check_choice(answer, choices: Iterable[str], name: str) -> str:
+def check_choice(answer, choices: Iterable[str], name: str) -> None:
     """Check that a multiple-choice answer is one of the allowed strings (not that it is right)."""
     allowed = list(choices)
     if type(answer) is not str:
@@ -207,20 +208,22 @@ def check_choice(answer, choices: Iterable[str], name: str) -> str:
             f"`{name}` should be one of {', '.join(map(repr, allowed))}, got {answer!r}. "
             "Check the spelling, and use lower case."
         )
-    return answer
 
 
-def check_keys(mapping, expected_keys: Iterable[str], name: str) -> dict:
+def check_keys(mapping, expected_keys: Iterable[str], name: str) -> None:
     """Check that `mapping` is a dict with exactly the expected keys; list what is missing."""
     check_type(mapping, dict, name)
     want = list(expected_keys)
     missing = [k for k in want if k not in mapping]
     extra = [k for k in mapping if type(k) is not str or k not in want]
     if missing:
-        raise CheckFailed(f"`{name}` is missing {len(missing)} key(s): {', '.join(map(repr, missing))}.")
+        raise CheckFailed(
+            f"`{name}` is missing {len(missing)} key(s): {', '.join(map(repr, missing))}."
+        )
     if extra:
-        raise CheckFailed(f"`{name}` has unexpected key(s): {', '.join(_describe(k) for k in extra)}.")
-    return mapping
+        raise CheckFailed(
+            f"`{name}` has unexpected key(s): {', '.join(_describe(k) for k in extra)}."
+        )
 
 
 def score_matches(answers: Mapping, expected: Mapping, points: float) -> float:
@@ -232,6 +235,8 @@ def score_matches(answers: Mapping, expected: Mapping, points: float) -> float:
     if type(answers) is not dict:
         return 0.0
     right = sum(
-        1 for key, want in expected.items() if type(answers.get(key)) is type(want) and want == answers[key]
+        1
+        for key, want in expected.items()
+        if type(answers.get(key)) is type(want) and want == answers[key]
     )
     return round(points * right / len(expected), 9)

@@ -32,7 +32,8 @@ def accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
     Returns:
         A float in [0, 1].
     """
-    y_hat = check_array(model.predict(X), f"{type(model).__name__}.predict(X)", shape=(len(y),))
+    y_hat = model.predict(X)
+    check_array(y_hat, f"{type(model).__name__}.predict(X)", shape=(len(y),))
     return float(np.mean(y_hat == y))
 
 

@@ -63,15 +63,26 @@ def two_views_figure(seed: int = 0) -> Figure:
     rng = np.random.default_rng(seed)
     labels = rng.choice(2, size=12, p=priors)
     samples = rng.normal(means[labels], stds[labels])
-    left.scatter(samples, np.full_like(samples, -0.015), c=[CLASS_COLORS[k] for k in labels],
-                 marker="|", s=200, label="new samples")
+    left.scatter(
+        samples,
+        np.full_like(samples, -0.015),
+        c=[CLASS_COLORS[k] for k in labels],
+        marker="|",
+        s=200,
+        label="new samples",
+    )
     left.set(title="Generative: P(x, y) = P(y) P(x | y)", xlabel="feature x", yticks=[])
     left.legend(loc="upper left", fontsize=8)
 
     right.plot(x, posterior, color=COLORS["discriminative"], lw=2, label="P(y=1 | x)")
     right.axhline(0.5, color="grey", lw=0.8, ls=":")
-    right.axvline(x[np.argmin(np.abs(posterior - 0.5))], color="grey", lw=0.8, ls="--",
-                  label="decision boundary")
+    right.axvline(
+        x[np.argmin(np.abs(posterior - 0.5))],
+        color="grey",
+        lw=0.8,
+        ls="--",
+        label="decision boundary",
+    )
     right.set(title="Discriminative: P(y | x)", xlabel="feature x", ylim=(-0.05, 1.05))
     right.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
@@ -90,7 +101,8 @@ def show_digits(images: np.ndarray, titles=None, ncols: int = 10, suptitle: str 
         titles: optional n short strings, one above each image.
         ncols: images per row.
     """
-    images = check_array(np.asarray(images, dtype=float), "images")
+    images = np.asarray(images, dtype=float)
+    check_array(images, "images")
     images = images.reshape(len(images), 8, 8)
     nrows = int(np.ceil(len(images) / ncols))
     fig = _figure(figsize=(ncols * 0.9, nrows * 1.0 + (0.4 if suptitle else 0)))
@@ -154,14 +166,35 @@ def plot_boundaries(panels, X_train, y_train, X_test, y_test, fig: Figure | None
 
     cmap = ListedColormap(CLASS_COLORS[:n_classes])
     for ax, name in zip(axes, panels.models, strict=True):
-        ax.contourf(panels.xx, panels.yy, panels.labels[name], levels=np.arange(n_classes + 1) - 0.5,
-                    cmap=cmap, alpha=0.25)
-        ax.scatter(X_test[:, 0], X_test[:, 1], facecolors="none",
-                   edgecolors=[CLASS_COLORS[k] for k in y_test], s=14, lw=0.8)
-        ax.scatter(X_train[:, 0], X_train[:, 1], c=[CLASS_COLORS[k] for k in y_train],
-                   edgecolors="black", s=40, lw=0.8)
-        ax.set_title(f"{name}: test accuracy {panels.accuracy[name]:.2f}", fontsize=10,
-                     color=COLORS.get(name, "black"))
+        ax.contourf(
+            panels.xx,
+            panels.yy,
+            panels.labels[name],
+            levels=np.arange(n_classes + 1) - 0.5,
+            cmap=cmap,
+            alpha=0.25,
+        )
+        ax.scatter(
+            X_test[:, 0],
+            X_test[:, 1],
+            facecolors="none",
+            edgecolors=[CLASS_COLORS[k] for k in y_test],
+            s=14,
+            lw=0.8,
+        )
+        ax.scatter(
+            X_train[:, 0],
+            X_train[:, 1],
+            c=[CLASS_COLORS[k] for k in y_train],
+            edgecolors="black",
+            s=40,
+            lw=0.8,
+        )
+        ax.set_title(
+            f"{name}: test accuracy {panels.accuracy[name]:.2f}",
+            fontsize=10,
+            color=COLORS.get(name, "black"),
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"trained on {len(y_train)} examples", fontsize=10)

@@ -80,8 +80,9 @@ def _draw(models, split: Split, size: int, seed: int, steps: int, dpi: int = 80)
     panels = boundary_panels(models, split, size, seed, steps)
     idx = panels.train_idx
     fig = _figure(figsize=(4.2 * len(models), 3.8), dpi=dpi, layout="constrained")
-    plot_boundaries(panels, split.X_train[idx], split.y_train[idx], split.X_test, split.y_test,
-                    fig=fig)
+    plot_boundaries(
+        panels, split.X_train[idx], split.y_train[idx], split.X_test, split.y_test, fig=fig
+    )
     return fig
 
 
@@ -91,8 +92,9 @@ def boundary_snapshots(models, split: Split, sizes: Sequence[int], seed: int = 0
     for row, size in zip(fig.subfigures(len(sizes), 1, squeeze=False)[:, 0], sizes, strict=True):
         panels = boundary_panels(models, split, size, seed, steps)
         idx = panels.train_idx
-        plot_boundaries(panels, split.X_train[idx], split.y_train[idx], split.X_test,
-                        split.y_test, fig=row)
+        plot_boundaries(
+            panels, split.X_train[idx], split.y_train[idx], split.X_test, split.y_test, fig=row
+        )
     return fig
 
 

@@ -63,8 +63,18 @@ def autograded_points(nb) -> float:
 def copy_course(dest: Path) -> Path:
     """A scratch course: the files git would hand out, without grading output or caches."""
     ignore = shutil.ignore_patterns(
-        ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info",
-        "submitted", "autograded", "feedback", "gradebook.db", "exchange", "bench",
+        ".git",
+        ".venv",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        "*.egg-info",
+        "submitted",
+        "autograded",
+        "feedback",
+        "gradebook.db",
+        "exchange",
+        "bench",
     )
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest

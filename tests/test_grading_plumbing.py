@@ -8,8 +8,14 @@ from genlab.grading import StderrIsNotFailure, autograde_preprocessors
 
 def _test_cell(*outputs):
     cell = new_code_cell("assert True", outputs=list(outputs))
-    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "points": 2, "grade_id": "t",
-                                 "locked": True, "schema_version": 3}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "solution": False,
+        "points": 2,
+        "grade_id": "t",
+        "locked": True,
+        "schema_version": 3,
+    }
     return cell
 
 
@@ -26,8 +32,13 @@ def test_errors_still_fail_and_student_cells_are_left_alone():
     error = new_output("error", ename="AssertionError", evalue="wrong", traceback=[])
     cell = _test_cell(new_output("stream", name="stderr", text="hint\n"), error)
     student = new_code_cell("print(1)", outputs=[new_output("stream", name="stderr", text="x")])
-    student.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "s",
-                                    "locked": False, "schema_version": 3}
+    student.metadata["nbgrader"] = {
+        "grade": False,
+        "solution": True,
+        "grade_id": "s",
+        "locked": False,
+        "schema_version": 3,
+    }
     nb, _ = StderrIsNotFailure().preprocess(new_notebook(cells=[cell, student]), {})
     assert determine_grade(nb.cells[0]) == (0, 2)
     assert nb.cells[1].outputs[0].name == "stderr"

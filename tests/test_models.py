@@ -12,8 +12,13 @@ def test_learning_curves_measure_each_model_on_the_same_subsets():
     split = data.load_wine_2d()
     curves = learning_curves(
         {"generative": GaussianNB, "discriminative": lambda: LogisticRegression(C=10)},
-        split.X_train, split.y_train, split.X_test, split.y_test,
-        sizes=[6, 24, len(split.y_train)], seeds=range(3), progress=False,
+        split.X_train,
+        split.y_train,
+        split.X_test,
+        split.y_test,
+        sizes=[6, 24, len(split.y_train)],
+        seeds=range(3),
+        progress=False,
     )
     assert curves.sizes.tolist() == [6, 24, len(split.y_train)]
     for name in ("generative", "discriminative"):
@@ -24,7 +29,9 @@ def test_learning_curves_measure_each_model_on_the_same_subsets():
         assert curves.mean(name)[-1] > curves.mean(name)[0]
     # golden value: scikit-learn's naive Bayes on all of the training wines
     full = GaussianNB().fit(split.X_train, split.y_train)
-    assert curves.mean("generative")[-1] == pytest.approx(accuracy(full, split.X_test, split.y_test))
+    assert curves.mean("generative")[-1] == pytest.approx(
+        accuracy(full, split.X_test, split.y_test)
+    )
     assert "generative" in curves.table() and "±" in curves.table()
 
 

@@ -27,8 +27,14 @@ def test_show_digits_draws_one_image_per_digit():
 def test_plot_learning_curves_draws_every_model():
     split = data.load_wine_2d()
     curves = learning_curves(
-        MODELS, split.X_train, split.y_train, split.X_test, split.y_test,
-        sizes=[6, 30], seeds=range(2), progress=False,
+        MODELS,
+        split.X_train,
+        split.y_train,
+        split.X_test,
+        split.y_test,
+        sizes=[6, 30],
+        seeds=range(2),
+        progress=False,
     )
     fig = plots.plot_learning_curves(curves)
     labels = [line.get_label() for line in fig.axes[0].lines]

@@ -1,0 +1,131 @@
+"""The whole grading path on every module: release -> submissions -> autograde -> gradebook.
+
+Five students hand in each module in a scratch course; `nbgrader autograde` grades them
+and the scores are read back through nbgrader's Gradebook API.
+"""
+
+import copy
+import subprocess
+
+import nbformat
+import pytest
+from course import (
+    autograded_points,
+    copy_course,
+    modules,
+    nbgrader_meta,
+    read,
+    release_notebook,
+    solution_ids,
+    solved,
+    source_notebook,
+)
+from nbgrader.api import Gradebook
+
+pytestmark = pytest.mark.grading
+MODULES = modules()
+
+NOISE = """import sys
+get_ipython().events.register(
+    "post_run_cell", lambda *_: print("UserWarning: harmless", file=sys.stderr)
+)
+"""
+
+
+def _submissions(module):
+    """Student id -> the notebook that student hands in."""
+    release, source = read(release_notebook(module)), read(source_notebook(module))
+    reference = solved(release, source)
+    ids = solution_ids(source)
+    without_first_test = copy.deepcopy(reference)
+    first_test = next(
+        i
+        for i, c in enumerate(without_first_test.cells)
+        if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
+    )
+    del without_first_test.cells[first_test]
+    noisy = copy.deepcopy(reference)
+    first_solution = next(
+        c for c in noisy.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"
+    )
+    first_solution.source = NOISE + first_solution.source
+    return {
+        "reference": reference,
+        "untouched": release,
+        "partial": solved(release, source, set(ids[::2])),
+        "deleted-test": without_first_test,
+        "stderr-noise": noisy,
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A scratch course in which every module was released, handed in and autograded."""
+    course = copy_course(tmp_path_factory.mktemp("grading") / "genai")
+    run = dict(cwd=course, check=True, capture_output=True, text=True)
+    subprocess.run(["nbgrader", "generate_assignment", "*", "--force"], **run)
+    for module in MODULES:
+        for student, nb in _submissions(module).items():
+            folder = course / "submitted" / student / module
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / f"{module}.ipynb")
+        result = subprocess.run(
+            ["nbgrader", "autograde", module], cwd=course, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return course
+
+
+def _auto_scores(course, module, student):
+    """grade_id -> (score, max) of every autograded test cell, from the gradebook."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="genai") as gb:
+        notebook = gb.find_submission_notebook(module, module, student)
+        auto_ids = {
+            nbgrader_meta(c)["grade_id"]
+            for c in read(source_notebook(module)).cells
+            if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
+        }
+        return {g.name: (g.auto_score, g.max_score) for g in notebook.grades if g.name in auto_ids}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_reference_solution_earns_every_autograded_point(graded, module):
+    scores = _auto_scores(graded, module, "reference")
+    total = autograded_points(read(source_notebook(module)))
+    assert total >= 20 and len(scores) >= 6
+    missed = {k: v for k, v in scores.items() if v[0] != v[1]}
+    assert not missed, f"the reference lost points in {missed}"
+    assert sum(s for s, _ in scores.values()) == total
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_untouched_release_earns_nothing(graded, module):
+    scores = _auto_scores(graded, module, "untouched")
+    assert scores and sum(s for s, _ in scores.values()) == 0, scores
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_half_solved_earns_partial_credit(graded, module):
+    total = sum(s for s, _ in _auto_scores(graded, module, "partial").values())
+    assert 0 < total < autograded_points(read(source_notebook(module)))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_a_deleted_test_cell_is_put_back_and_graded(graded, module):
+    scores = _auto_scores(graded, module, "deleted-test")
+    assert sum(s for s, _ in scores.values()) == autograded_points(read(source_notebook(module)))
+    autograded = read(graded / "autograded" / "deleted-test" / module / f"{module}.ipynb")
+    assert any("was missing from the submission" in c.source for c in autograded.cells)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_stderr_in_test_cells_does_not_zero_a_right_answer(graded, module):
+    scores = _auto_scores(graded, module, "stderr-noise")
+    assert sum(s for s, _ in scores.values()) == autograded_points(read(source_notebook(module)))
+    autograded = read(graded / "autograded" / "stderr-noise" / module / f"{module}.ipynb")
+    assert any(
+        "UserWarning: harmless" in o.get("text", "")
+        for c in autograded.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )

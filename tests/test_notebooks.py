@@ -1,0 +1,71 @@
+"""Every source notebook: stored clean, with sound nbgrader metadata, and runs top to bottom."""
+
+import nbformat
+import pytest
+from course import autograded_points, modules, nbgrader_meta, read, source_notebook
+from nbclient import NotebookClient
+
+MODULES = modules()
+
+
+def test_there_is_at_least_one_module():
+    assert MODULES, "no source/<module>/<module>.ipynb found"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_source_is_stored_without_outputs(module):
+    nb = read(source_notebook(module))
+    nbformat.validate(nb)
+    dirty = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and (c.outputs or c.execution_count)
+    ]
+    assert not dirty, f"cells {dirty} of {module} hold outputs: clear them before committing"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_grade_ids_and_points_follow_the_house_rules(module):
+    nb = read(source_notebook(module))
+    metas = [nbgrader_meta(c) for c in nb.cells if nbgrader_meta(c)]
+    ids = [m["grade_id"] for m in metas]
+    assert len(ids) == len(set(ids)), "grade ids must be unique"
+    solutions = {m["grade_id"] for m in metas if m.get("solution")}
+    tests = [m for m in metas if m.get("grade") and not m.get("solution")]
+    for meta in tests:
+        assert meta.get("locked"), f"test cell {meta['grade_id']} must be locked"
+        owner = meta["grade_id"].rsplit("_", 1)[0]
+        assert any(meta["grade_id"].startswith(s + "_") for s in solutions) or owner in solutions, (
+            f"test cell {meta['grade_id']} should be named <task>_<check> after a solution cell"
+        )
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
+            first = cell.source.lstrip().splitlines()[0]
+            assert first.startswith(("'''", '"""')), (
+                f"{nbgrader_meta(cell)['grade_id']} needs a docstring"
+            )
+    assert autograded_points(nb) >= 20, "a module carries at least 20 autograded points"
+    assert len(tests) >= 6, "a module has at least 6 autograded test cells"
+    manual = [m for m in metas if m.get("grade") and m.get("solution")]
+    assert manual, "a module has at least one manually graded answer"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("module", MODULES)
+def test_source_runs_top_to_bottom(module):
+    path = source_notebook(module)
+    nb = read(path)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    assert not errors
+    figures = sum(
+        "image/png" in o.get("data", {})
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert figures >= 3, "a module shows its figures"

@@ -1,0 +1,82 @@
+"""release/ is generated from source/, byte for byte, and gives nothing away."""
+
+import filecmp
+import subprocess
+
+import pytest
+from course import (
+    RELEASE,
+    ROOT,
+    copy_course,
+    hidden_lines,
+    modules,
+    read,
+    release_notebook,
+    source_notebook,
+)
+
+MODULES = modules()
+FIX = "regenerate it with `make release` and commit release/"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """A scratch course whose release/ was deleted and regenerated twice by `make release`."""
+    course = copy_course(tmp_path_factory.mktemp("course") / "genai")
+    subprocess.run(["rm", "-rf", "release"], cwd=course, check=True)
+    command = ["nbgrader", "generate_assignment", "*", "--force", "--log-level=WARN"]
+    for _ in range(2):  # the second run must not change anything either
+        subprocess.run(command, cwd=course, check=True, capture_output=True, text=True)
+    return course
+
+
+def test_release_is_made_by_the_make_target():
+    makefile = (ROOT / "Makefile").read_text()
+    assert 'nbgrader generate_assignment "*" --force --log-level=WARN' in makefile
+
+
+def test_release_holds_exactly_the_modules_of_source():
+    assert sorted(p.name for p in RELEASE.iterdir() if p.is_dir()) == MODULES, FIX
+
+
+def test_release_is_in_sync_with_source(regenerated):
+    compare = filecmp.dircmp(RELEASE, regenerated / "release")
+
+    def differences(cmp, prefix=""):
+        found = [prefix + name for name in cmp.left_only + cmp.right_only + cmp.diff_files]
+        for name, sub in cmp.subdirs.items():
+            found += differences(sub, f"{prefix}{name}/")
+        return found
+
+    # dircmp compares shallowly by stat; compare bytes to be sure
+    diff = differences(compare)
+    for module in MODULES:
+        ours, fresh = release_notebook(module), release_notebook(module, regenerated)
+        if ours.read_bytes() != fresh.read_bytes():
+            diff.append(str(ours.relative_to(ROOT)))
+    assert not diff, f"release/ is out of date with source/ ({sorted(set(diff))}): {FIX}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_no_solution_or_hidden_test_line_reaches_release(module):
+    secret = hidden_lines(read(source_notebook(module)))
+    assert len(secret) > 20, "the source should hold solutions and hidden tests"
+    released = release_notebook(module).read_text()
+    public = {
+        line.strip()
+        for cell in read(release_notebook(module)).cells
+        for line in cell.source.splitlines()
+    }
+    leaked = sorted(secret & public)
+    assert not leaked, f"{len(leaked)} solution/hidden lines appear in release: {leaked[:5]}"
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in released
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_release_notebook_fails_only_where_the_student_must_work(module):
+    """Every solution cell of the release is a stub that raises NotImplementedError."""
+    for cell in read(release_notebook(module)).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            assert "raise NotImplementedError()" in cell.source, meta["grade_id"]
