@@ -28,6 +28,22 @@ COLORS = {"generative": "#d9822b", "discriminative": "#2b6cb0"}
 CLASS_COLORS = ("#4c9f70", "#c0504d", "#7e57c2", "#e0a800", "#3a87ad")
 
 
+def _show_figures_in_jupyter() -> None:
+    """Make a figure that a cell returns display as a PNG, once (what `%matplotlib inline`
+    registers; the figures here never pass through pyplot, so nothing else would)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:  # plain Python: nothing to display on
+        return
+    shell = get_ipython()
+    if shell is not None:
+        select_figure_formats(shell, {"png"})
+
+
+_show_figures_in_jupyter()
+
+
 def _figure(**kwargs) -> Figure:
     """A figure outside pyplot's registry: shown once when a cell returns it, never twice,
     and freed as soon as nothing refers to it (the widgets draw hundreds)."""
@@ -150,7 +166,9 @@ def plot_learning_curves(curves, title: str = "Test accuracy against training-se
 # Decision boundaries
 
 
-def plot_boundaries(panels, X_train, y_train, X_test, y_test, fig: Figure | None = None):
+def plot_boundaries(
+    panels, X_train, y_train, X_test, y_test, fig: Figure | None = None, feature_names=("", "")
+):
     """One panel per model: predicted class over the plane, training points on top.
 
     Args:
@@ -158,6 +176,7 @@ def plot_boundaries(panels, X_train, y_train, X_test, y_test, fig: Figure | None
         X_train, y_train: the subset the models were trained on (drawn as filled dots).
         X_test, y_test: the held-out points (drawn as small hollow dots).
         fig: a figure to draw on (the widget reuses one); a new one by default.
+        feature_names: labels of the two axes.
     """
     fig = fig or _figure(figsize=(4.2 * len(panels.models), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels.models)))
@@ -195,7 +214,6 @@ def plot_boundaries(panels, X_train, y_train, X_test, y_test, fig: Figure | None
             fontsize=10,
             color=COLORS.get(name, "black"),
         )
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[], xlabel=feature_names[0], ylabel=feature_names[1])
     fig.suptitle(f"trained on {len(y_train)} examples", fontsize=10)
     return fig

@@ -1,5 +1,7 @@
 """Every source notebook: stored clean, with sound nbgrader metadata, and runs top to bottom."""
 
+import ast
+
 import nbformat
 import pytest
 from course import autograded_points, modules, nbgrader_meta, read, source_notebook
@@ -48,6 +50,23 @@ def test_grade_ids_and_points_follow_the_house_rules(module):
     assert len(tests) >= 6, "a module has at least 6 autograded test cells"
     manual = [m for m in metas if m.get("grade") and m.get("solution")]
     assert manual, "a module has at least one manually graded answer"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_test_cells_leave_no_stray_value_for_nbgrader(module):
+    """nbgrader reads a test cell's last value as its score: only a partial-credit call may
+    leave one (a stray value would be taken as points, or crash the whole notebook's grading)."""
+    for cell in read(source_notebook(module)).cells:
+        meta = nbgrader_meta(cell)
+        if not (meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"):
+            continue
+        last = ast.parse(cell.source).body[-1]
+        if isinstance(last, ast.Expr):
+            name = ast.unparse(last.value.func) if isinstance(last.value, ast.Call) else ""
+            allowed = name == "print" or name.split(".")[-1].startswith(("check_", "score_"))
+            assert allowed, (
+                f"{meta['grade_id']} ends with `{ast.unparse(last)}`, a value nbgrader would read"
+            )
 
 
 @pytest.mark.notebooks
