@@ -4,6 +4,7 @@
 #   make test      install, then lint and run every test
 #   make release   regenerate release/ from source/ (byte-stable)
 #   make bench     time and measure every module
+#   make compat    genlab's unit tests on the oldest and newest supported Pythons
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of PyTorch; on Linux elsewhere, set TORCH_INDEX to PyTorch's CPU wheel index.
@@ -12,7 +13,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test release bench lint
+.PHONY: install lab test release bench lint compat
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +39,23 @@ release: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# genlab supports Python 3.10 to 3.12; the full suite runs on the default python3. Here its
+# unit tests also run on 3.10 and 3.12 where those are installed (without torch, which no
+# genlab module imports yet).
+COMPAT_VERSIONS ?= 3.10 3.12
+compat: install
+	@for v in $(COMPAT_VERSIONS); do \
+	  py=$$(python$$v -c "import sys; print(sys.executable)" 2>/dev/null \
+	    || ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	  if [ -z "$$py" ]; then echo "compat: Python $$v is not installed, skipped"; continue; fi; \
+	  echo "compat: Python $$v ($$py)"; \
+	  rm -rf .venv-$$v && $$py -m venv .venv-$$v && \
+	  .venv-$$v/bin/python -m pip install -q $$($(BIN)/python -c "import tomllib; \
+	    p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	    print(' '.join(d for d in p['dependencies'] + p['optional-dependencies']['lab'] \
+	    + p['optional-dependencies']['dev'] if not d.startswith('torch')))") && \
+	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading" \
+	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
+	done
