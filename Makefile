@@ -24,8 +24,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Extra options for JupyterLab, e.g. LAB_OPTS="--no-browser --port 8899".
+LAB_OPTS ?=
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=. release/01-judging-vs-creating/01-judging-vs-creating.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_OPTS) \
+	  release/01-judging-vs-creating/01-judging-vs-creating.ipynb
 
 lint: install
 	$(BIN)/ruff check genlab tests bench nbgrader_config.py

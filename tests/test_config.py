@@ -1,0 +1,42 @@
+"""nbgrader_config.py sets real options of real classes (traitlets ignores a misspelled one)."""
+
+from course import ROOT
+from traitlets.config.loader import PyFileConfigLoader
+
+
+def _config():
+    return PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
+
+
+def _configurable(name):
+    import nbgrader.converters as converters
+    import nbgrader.coursedir as coursedir
+    import nbgrader.preprocessors as preprocessors
+
+    for module in (converters, coursedir, preprocessors):
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AssertionError(f"nbgrader_config.py configures {name}, which nbgrader does not have")
+
+
+def test_every_setting_names_a_configurable_trait():
+    config = _config()
+    assert config, "nbgrader_config.py set nothing"
+    for section, values in config.items():
+        cls = _configurable(section)
+        traits = cls.class_traits(config=True)
+        for key in values:
+            assert key in traits, f"{section}.{key} is not an option of {cls.__name__}"
+
+
+def test_the_course_settings():
+    config = _config()
+    assert config.CourseDirectory.course_id == "genai"
+    assert config.CourseDirectory.root == str(ROOT)
+    assert 30 <= config.Execute.timeout <= 600
+    assert config.OverwriteCells.add_missing_cells is True
+    assert 0 < config.CourseDirectory.max_file_size <= config.CourseDirectory.max_dir_size
+    names = [cls.__name__ for cls in config.Autograde.autograde_preprocessors]
+    assert (
+        names.index("Execute") < names.index("StderrIsNotFailure") < names.index("SaveAutoGrades")
+    )
