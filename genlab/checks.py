@@ -74,7 +74,9 @@ def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
 
 
 def _is_real_number(value) -> bool:
-    return isinstance(value, numbers.Real | np.number) and not isinstance(value, bool | np.bool_)
+    return isinstance(value, numbers.Real | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -101,7 +103,7 @@ def check_array(
         finite: reject NaN and infinity.
         low, high: inclusive bounds every entry must respect.
     """
-    if not isinstance(value, np.ndarray) or type(value) is not np.ndarray:
+    if type(value) is not np.ndarray:  # exactly: a subclass could override comparisons
         hint = ""
         if type(value) in (list, tuple):
             hint = " Wrap it with np.asarray(...)."
