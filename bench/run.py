@@ -30,6 +30,7 @@ import nbformat
 import psutil
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = {"seconds": 60, "memory_mb": 1024}
@@ -81,18 +82,34 @@ def run_once(module: str) -> tuple[float, int]:
     nb = nbformat.read(path, as_version=4)
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(path.parent))
+    pid = km.provisioner.process.pid
+    sampler = PeakMemory(pid)
+    client = NotebookClient(nb, km=km, timeout=300)
     try:
-        pid = km.provisioner.process.pid
-        sampler = PeakMemory(pid)
-        client = NotebookClient(nb, km=km, timeout=300)
         sampler.start()
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
         peak = max(sampler.stop(), high_water_mark(pid))
+    except CellExecutionError as error:
+        index = next((i for i, c in enumerate(nb.cells) if failed_in(c)), None)
+        where = (
+            f"cell {index} (0-based, {nb.cells[index].source[:60]!r})"
+            if index is not None
+            else "a cell"
+        )
+        raise RuntimeError(f"{where}: {error.ename}: {error.evalue}") from None
     finally:
+        sampler.stop()
+        if client.kc is not None:
+            client.kc.stop_channels()
         km.shutdown_kernel(now=True)
     return seconds, peak
+
+
+def failed_in(cell) -> bool:
+    """Whether an executed cell ended in an error."""
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
 
 
 def main(argv=None) -> int:
@@ -104,12 +121,13 @@ def main(argv=None) -> int:
 
     results, failed = [], False
     header = f"{'module':<32} {'median s':>9} {'min s':>7} {'max s':>7} {'peak MB':>8}  budget"
-    print(header, "\n" + "-" * len(header), flush=True)
+    print(header + "\n" + "-" * len(header), flush=True)
     for module in args.modules or modules():
         try:
             runs = [run_once(module) for _ in range(args.repeats)]
         except Exception as error:  # a notebook that fails is reported, the others still run
             print(f"{module:<32} FAILED: {type(error).__name__}: {str(error)[-500:]}", flush=True)
+            results.append({"module": module, "error": str(error), "within_budget": False})
             failed = True
             continue
         seconds = [s for s, _ in runs]
