@@ -51,13 +51,18 @@ def hidden_lines(nb) -> set[str]:
     return {line for line in inside - outside if len(line) > 3}
 
 
+def is_test_cell(cell) -> bool:
+    """An autograded test cell: graded, and not an answer the student writes."""
+    return bool(nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"))
+
+
+def autograded_cells(nb) -> list:
+    return [c for c in nb.cells if is_test_cell(c)]
+
+
 def autograded_points(nb) -> float:
-    """Points of the autograded test cells (grade, not solution) of a notebook."""
-    return sum(
-        float(nbgrader_meta(c)["points"])
-        for c in nb.cells
-        if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
-    )
+    """Points of the autograded test cells of a notebook."""
+    return sum(float(nbgrader_meta(c)["points"]) for c in autograded_cells(nb))
 
 
 def copy_course(dest: Path) -> Path:

@@ -10,8 +10,10 @@ import subprocess
 import nbformat
 import pytest
 from course import (
+    autograded_cells,
     autograded_points,
     copy_course,
+    is_test_cell,
     modules,
     nbgrader_meta,
     read,
@@ -38,11 +40,7 @@ def _submissions(module):
     reference = solved(release, source)
     ids = solution_ids(source)
     without_first_test = copy.deepcopy(reference)
-    first_test = next(
-        i
-        for i, c in enumerate(without_first_test.cells)
-        if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
-    )
+    first_test = next(i for i, c in enumerate(without_first_test.cells) if is_test_cell(c))
     del without_first_test.cells[first_test]
     noisy = copy.deepcopy(reference)
     first_solution = next(
@@ -81,9 +79,7 @@ def _auto_scores(course, module, student):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="genai") as gb:
         notebook = gb.find_submission_notebook(module, module, student)
         auto_ids = {
-            nbgrader_meta(c)["grade_id"]
-            for c in read(source_notebook(module)).cells
-            if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
+            nbgrader_meta(c)["grade_id"] for c in autograded_cells(read(source_notebook(module)))
         }
         return {g.name: (g.auto_score, g.max_score) for g in notebook.grades if g.name in auto_ids}
 

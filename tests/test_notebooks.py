@@ -4,7 +4,14 @@ import ast
 
 import nbformat
 import pytest
-from course import autograded_points, modules, nbgrader_meta, read, source_notebook
+from course import (
+    autograded_cells,
+    autograded_points,
+    modules,
+    nbgrader_meta,
+    read,
+    source_notebook,
+)
 from nbclient import NotebookClient
 
 MODULES = modules()
@@ -33,19 +40,18 @@ def test_grade_ids_and_points_follow_the_house_rules(module):
     ids = [m["grade_id"] for m in metas]
     assert len(ids) == len(set(ids)), "grade ids must be unique"
     solutions = {m["grade_id"] for m in metas if m.get("solution")}
-    tests = [m for m in metas if m.get("grade") and not m.get("solution")]
+    tests = [nbgrader_meta(c) for c in autograded_cells(nb)]
     for meta in tests:
         assert meta.get("locked"), f"test cell {meta['grade_id']} must be locked"
         owner = meta["grade_id"].rsplit("_", 1)[0]
         assert any(meta["grade_id"].startswith(s + "_") for s in solutions) or owner in solutions, (
             f"test cell {meta['grade_id']} should be named <task>_<check> after a solution cell"
         )
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("grade") and not nbgrader_meta(cell).get("solution"):
-            first = cell.source.lstrip().splitlines()[0]
-            assert first.startswith(("'''", '"""')), (
-                f"{nbgrader_meta(cell)['grade_id']} needs a docstring"
-            )
+    for cell in autograded_cells(nb):
+        first = cell.source.lstrip().splitlines()[0]
+        assert first.startswith(("'''", '"""')), (
+            f"{nbgrader_meta(cell)['grade_id']} needs a docstring"
+        )
     assert autograded_points(nb) >= 20, "a module carries at least 20 autograded points"
     assert len(tests) >= 6, "a module has at least 6 autograded test cells"
     manual = [m for m in metas if m.get("grade") and m.get("solution")]
@@ -56,10 +62,8 @@ def test_grade_ids_and_points_follow_the_house_rules(module):
 def test_test_cells_leave_no_stray_value_for_nbgrader(module):
     """nbgrader reads a test cell's last value as its score: only a partial-credit call may
     leave one (a stray value would be taken as points, or crash the whole notebook's grading)."""
-    for cell in read(source_notebook(module)).cells:
+    for cell in autograded_cells(read(source_notebook(module))):
         meta = nbgrader_meta(cell)
-        if not (meta.get("grade") and not meta.get("solution") and cell.cell_type == "code"):
-            continue
         last = ast.parse(cell.source).body[-1]
         if isinstance(last, ast.Expr):
             name = ast.unparse(last.value.func) if isinstance(last.value, ast.Call) else ""
