@@ -51,7 +51,10 @@ compat: install
 	@for v in $(COMPAT_VERSIONS); do \
 	  py=$$(python$$v -c "import sys; print(sys.executable)" 2>/dev/null \
 	    || ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
-	  if [ -z "$$py" ]; then echo "compat: Python $$v is not installed, skipped"; continue; fi; \
+	  if [ -z "$$py" ]; then \
+	    if [ -n "$$CI" ]; then echo "compat: Python $$v is missing on CI"; exit 1; fi; \
+	    echo "compat: Python $$v is not installed, skipped"; continue; \
+	  fi; \
 	  echo "compat: Python $$v ($$py)"; \
 	  rm -rf .venv-$$v && $$py -m venv .venv-$$v && \
 	  .venv-$$v/bin/python -m pip install -q $$($(BIN)/python -c "import tomllib; \

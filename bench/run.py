@@ -9,7 +9,7 @@ largest sum over the process tree seen by a sampler every 0.1 s, whichever is la
 Budget per module: a median of 60 s and a peak of 1 GB on 2 CPU cores.
 
 What this leaves out: kernel start-up time, the front end's memory, and the cost of
-drawing widgets in a browser (the browser tests cover those).
+drawing widgets in a browser.
 
     python bench/run.py [MODULE ...] [--repeats 3] [--json bench/results/bench.json]
 """

@@ -91,8 +91,7 @@ def copy_course(dest: Path) -> Path:
 
 def _strip_markers(text: str) -> str:
     """The solution as a student would hand it in: the region's body, markers gone."""
-    text = REGION.sub(lambda m: m.group(2), text)
-    return text.replace("YOUR ANSWER HERE\n", "")
+    return REGION.sub(lambda m: m.group(2), text)
 
 
 def solved(release_nb, source_nb, grade_ids: set[str] | None = None):

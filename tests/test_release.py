@@ -66,7 +66,7 @@ def test_no_solution_or_hidden_test_line_reaches_release(module):
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_release_notebook_fails_only_where_the_student_must_work(module):
+def test_every_solution_cell_of_release_is_a_stub(module):
     """Every solution cell of the release is a stub that raises NotImplementedError."""
     for cell in read(release_notebook(module)).cells:
         meta = cell.metadata.get("nbgrader", {})
