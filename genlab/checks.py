@@ -164,15 +164,14 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     """
     if isinstance(expected, np.ndarray):
         check_array(actual, name, shape=expected.shape, finite=False)
-        got = actual
-        if got.dtype.kind not in "fiu":
-            raise CheckFailed(f"expected `{name}` to hold numbers, got dtype {got.dtype}.")
-        if not np.allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True):
-            diff = np.abs(got.astype(float) - expected)
+        if actual.dtype.kind not in "fiu":
+            raise CheckFailed(f"expected `{name}` to hold numbers, got dtype {actual.dtype}.")
+        if not np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True):
+            diff = np.abs(actual.astype(float) - expected)
             where = np.unravel_index(np.nanargmax(diff), diff.shape)
             raise CheckFailed(
                 f"`{name}` is not close to the expected values: at index {tuple(map(int, where))} "
-                f"expected {expected[where]:.6g}, got {got[where]:.6g}."
+                f"expected {expected[where]:.6g}, got {actual[where]:.6g}."
             )
         return
     if not _is_real_number(actual):

@@ -166,19 +166,18 @@ def plot_learning_curves(curves, title: str = "Test accuracy against training-se
 # Decision boundaries
 
 
-def plot_boundaries(
-    panels, X_train, y_train, X_test, y_test, fig: Figure | None = None, feature_names=("", "")
-):
+def plot_boundaries(panels, split, fig: Figure | None = None):
     """One panel per model: predicted class over the plane, training points on top.
 
     Args:
-        panels: the result of `genlab.widgets.boundary_panels`.
-        X_train, y_train: the subset the models were trained on (drawn as filled dots).
-        X_test, y_test: the held-out points (drawn as small hollow dots).
+        panels: the result of `genlab.widgets.boundary_panels` on `split`.
+        split: the 2D `genlab.data.Split`; the training subset `panels.train_idx` is drawn
+            as filled dots, the held-out points as small hollow dots.
         fig: a figure to draw on (the widget reuses one); a new one by default.
-        feature_names: labels of the two axes.
     """
     fig = fig or _figure(figsize=(4.2 * len(panels.models), 3.8), layout="constrained")
+    X_train, y_train = split.X_train[panels.train_idx], split.y_train[panels.train_idx]
+    X_test, y_test = split.X_test, split.y_test
     axes = np.atleast_1d(fig.subplots(1, len(panels.models)))
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     from matplotlib.colors import ListedColormap
@@ -214,6 +213,6 @@ def plot_boundaries(
             fontsize=10,
             color=COLORS.get(name, "black"),
         )
-        ax.set(xticks=[], yticks=[], xlabel=feature_names[0], ylabel=feature_names[1])
+        ax.set(xticks=[], yticks=[], xlabel=split.feature_names[0], ylabel=split.feature_names[1])
     fig.suptitle(f"trained on {len(y_train)} examples", fontsize=10)
     return fig

@@ -79,27 +79,14 @@ def boundary_panels(
 def _draw(models, split: Split, size: int, seed: int, steps: int, dpi: int = 80):
     panels = boundary_panels(models, split, size, seed, steps)
     fig = _figure(figsize=(4.2 * len(models), 3.8), dpi=dpi, layout="constrained")
-    return _plot_panels(panels, split, fig)
-
-
-def _plot_panels(panels: BoundaryPanels, split: Split, fig):
-    idx = panels.train_idx
-    return plot_boundaries(
-        panels,
-        split.X_train[idx],
-        split.y_train[idx],
-        split.X_test,
-        split.y_test,
-        fig=fig,
-        feature_names=split.feature_names,
-    )
+    return plot_boundaries(panels, split, fig)
 
 
 def boundary_snapshots(models, split: Split, sizes: Sequence[int], seed: int = 0, steps: int = 120):
     """The static companion of `boundary_explorer`: one row of panels per size."""
     fig = _figure(figsize=(4.2 * len(models), 3.6 * len(sizes)), layout="constrained")
     for row, size in zip(fig.subfigures(len(sizes), 1, squeeze=False)[:, 0], sizes, strict=True):
-        _plot_panels(boundary_panels(models, split, size, seed, steps), split, row)
+        plot_boundaries(boundary_panels(models, split, size, seed, steps), split, row)
     return fig
 
 
