@@ -160,8 +160,11 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     """Check that a number or an array is close to the expected one.
 
     `actual` must be a real number (not a bool, not a string) when `expected` is a
-    number, and a numpy array of the same shape when `expected` is an array.
+    number, and a numpy array of the same shape when `expected` is an array (or a list
+    or tuple of numbers, which stands for one).
     """
+    if isinstance(expected, list | tuple):
+        expected = np.asarray(expected, dtype=float)
     if isinstance(expected, np.ndarray):
         check_array(actual, name, shape=expected.shape, finite=False)
         if actual.dtype.kind not in "fiu":

@@ -67,6 +67,11 @@ def test_check_close_numbers_and_arrays():
         checks.check_close(1.5, 1.0, "x")
     with pytest.raises(CheckFailed, match=r"at index \(1,\) expected 2, got 3"):
         checks.check_close(np.array([1.0, 3.0]), np.array([1.0, 2.0]), "x")
+    checks.check_close(np.array([[0.5, 0.5]]), [[0.5, 0.5]], "x")  # a list stands for an array
+    with pytest.raises(CheckFailed, match=r"shape \(3,\), got \(2,\)"):
+        checks.check_close(np.array([1.0, 2.0]), (1.0, 2.0, 3.0), "x")
+    with pytest.raises(CheckFailed, match="numpy array"):
+        checks.check_close([1.0, 2.0], [1.0, 2.0], "x")
     for impostor in (True, "1.0", EqualsEverything(), None, 1 + 0j, np.complex128(1)):
         with pytest.raises(CheckFailed, match="to be a number"):
             checks.check_close(impostor, 1.0, "x")

@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
@@ -68,3 +71,8 @@ def test_moving_the_slider_redraws_the_boundaries():
     assert widget.image.value != first
     widget.slider.value = 3
     assert widget.image.value == first  # cached, and drawn from the same subset
+
+
+def test_widgets_do_not_import_torch_for_modules_without_a_language_model():
+    code = "import sys, genlab.widgets, genlab.plots; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
