@@ -44,8 +44,8 @@ bench: install
 	$(BIN)/python bench/run.py
 
 # genlab supports Python 3.10 to 3.12; the full suite runs on the default python3. Here its
-# unit tests also run on 3.10 and 3.12 where those are installed (without torch, which no
-# genlab module imports yet).
+# unit tests also run on 3.10 and 3.12 where those are installed, without torch (the CPU
+# wheel at hand is for the default Python only), so the tests of genlab.lm skip there.
 COMPAT_VERSIONS ?= 3.10 3.12
 compat: install
 	@for v in $(COMPAT_VERSIONS); do \

@@ -42,11 +42,22 @@ def _describe(value) -> str:
     """A short, safe description of a value for a message (never calls its __repr__)."""
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
-    kind = type(value).__name__
-    if type(value) in (bool, int, float, str, type(None)):
+    if _is_plain(value):
         text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    return f"an object of type {kind}"
+        return text if len(text) <= 80 else text[:77] + "..."
+    return f"an object of type {type(value).__name__}"
+
+
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _is_plain(value, depth: int = 2) -> bool:
+    """A built-in scalar, or a list/tuple/set of them (nested up to `depth`): safe to repr."""
+    if type(value) in _SCALARS:
+        return True
+    if type(value) in (list, tuple, set, frozenset) and depth > 0:
+        return len(value) <= 1000 and all(_is_plain(v, depth - 1) for v in value)
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -171,6 +182,7 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
             raise CheckFailed(f"expected `{name}` to hold numbers, got dtype {actual.dtype}.")
         if not np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True):
             diff = np.abs(actual.astype(float) - expected)
+            diff[np.isnan(diff) & ~np.isnan(expected)] = np.inf  # a nan where a number belongs
             where = np.unravel_index(np.nanargmax(diff), diff.shape)
             raise CheckFailed(
                 f"`{name}` is not close to the expected values: at index {tuple(map(int, where))} "
@@ -193,7 +205,14 @@ def check_equal(actual, expected, name: str) -> None:
     if isinstance(expected, np.ndarray):
         if actual.shape != expected.shape or not np.array_equal(actual, expected):
             raise CheckFailed(f"`{name}` does not hold the expected values.")
-    elif not expected == actual:  # the expected object's __eq__, never the student's
+        return
+    if _is_plain(expected, depth=3) and not _is_plain(actual, depth=3):
+        # a list's == asks its items, and an item's __eq__ can be made to answer True
+        raise CheckFailed(
+            f"expected `{name}` to hold only plain numbers, strings or booleans, like "
+            f"{_describe(expected)}; it holds other objects."
+        )
+    if not expected == actual:  # the expected object's __eq__, never the student's
         raise CheckFailed(
             f"expected `{name}` to be {_describe(expected)}, got {_describe(actual)}."
         )

@@ -68,6 +68,8 @@ def test_check_close_numbers_and_arrays():
     with pytest.raises(CheckFailed, match=r"at index \(1,\) expected 2, got 3"):
         checks.check_close(np.array([1.0, 3.0]), np.array([1.0, 2.0]), "x")
     checks.check_close(np.array([[0.5, 0.5]]), [[0.5, 0.5]], "x")  # a list stands for an array
+    with pytest.raises(CheckFailed, match=r"at index \(0,\) expected 1, got nan"):
+        checks.check_close(np.array([np.nan, 2.0, 3.5]), np.array([1.0, 2.0, 3.0]), "x")
     with pytest.raises(CheckFailed, match=r"shape \(3,\), got \(2,\)"):
         checks.check_close(np.array([1.0, 2.0]), (1.0, 2.0, 3.0), "x")
     with pytest.raises(CheckFailed, match="numpy array"):
@@ -110,3 +112,16 @@ def test_score_matches_gives_partial_credit_strictly():
     everything = EqualsEverything()
     assert checks.score_matches(dict.fromkeys(expected, everything), expected, 6) == 0
     assert checks.score_matches(["a"], expected, 6) == 0
+
+
+def test_messages_show_plain_lists_and_hide_other_objects():
+    with pytest.raises(CheckFailed, match=r"to be \[1, 2\], got \[1, 3\]"):
+        checks.check_equal([1, 3], [1, 2], "ids")
+    with pytest.raises(CheckFailed, match=r"to be \[\[0\], \[0, 1\]\], got \[\[0\]\]"):
+        checks.check_equal([[0]], [[0], [0, 1]], "contexts")
+    with pytest.raises(CheckFailed, match="holds other objects"):
+        checks.check_equal([EqualsEverything()], [1], "x")  # an item's __eq__ cannot lie
+    with pytest.raises(CheckFailed, match="holds other objects"):
+        checks.check_equal([[1, EqualsEverything()]], [[1, 2]], "x")
+    with pytest.raises(CheckFailed, match="got an object of type list"):
+        checks.check_type([EqualsEverything()], tuple, "x")  # a student's object is never repr'd
