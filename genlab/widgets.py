@@ -246,6 +246,8 @@ def next_token_view(
     """
     from .lm import complete, entropy_bits
 
+    if not prompt:
+        raise ValueError("the prompt is empty: type at least one character")
     probs = sampler.distribution(
         model.next_logits(vocab.encode(prompt)), temperature, top_k=top_k, top_p=top_p
     )

@@ -148,6 +148,8 @@ def test_temperature_explorer_redraws_reports_errors_and_times_itself(cycle_mode
     assert box.image.value != first
     box.prompt.value = "abz"  # z is not in the vocabulary
     assert "not in the vocabulary" in box.samples.value
+    box.prompt.value = ""
+    assert "prompt is empty" in box.samples.value
     box.prompt.value = "ab"
     assert "<pre" in box.samples.value
     report = widgets.latency_report()
