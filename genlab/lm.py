@@ -97,8 +97,7 @@ class NeuralLM:
         """
         last = list(context_ids)[-self.context :]
         row = [self.vocab_size] * (self.context - len(last)) + [int(i) for i in last]
-        with torch.inference_mode():
-            return self.net(torch.tensor([row])).double().numpy()[0]
+        return self.batch_logits(np.array([row]))[0]
 
     def batch_logits(self, contexts: np.ndarray) -> np.ndarray:
         """(n, context) ids, padded like `windows` -> (n, vocab_size) float64 logits."""
@@ -144,7 +143,7 @@ def train_lm(
         vocab_size: number of distinct ids.
         context: characters the model reads.
         steps: optimiser steps.
-        net_kwargs: `embed`, `hidden` for `CharMLP`.
+        net_kwargs: `embed`, `hidden`, `dropout` for `CharMLP`.
     Returns:
         The trained model, its loss history and its training time.
     """

@@ -21,6 +21,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def prose_corpus() -> str:
 
     text = "\n\n".join(topics[name] for name in sorted(topics))
     paragraphs = (textwrap.dedent(p) for p in re.split(r"\n\s*\n", text))
-    kept = (re.sub(r"\s+", " ", p).strip() for p in paragraphs if _is_prose(textwrap.dedent(p)))
+    kept = (re.sub(r"\s+", " ", p).strip() for p in paragraphs if _is_prose(p))
     prose = "\n".join(re.sub(r"^\* ", "", p) for p in kept).translate(_ASCII)
     return prose.encode("ascii", "ignore").decode()
 
@@ -125,9 +126,13 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
     def encode(self, text: str) -> np.ndarray:
         """(len(text),) int64 ids; a character outside the vocabulary is a ValueError."""
-        index = {c: i for i, c in enumerate(self.chars)}
+        index = self._index
         unknown = sorted(set(text) - set(index))
         if unknown:
             raise ValueError(

@@ -59,9 +59,9 @@ def _timed(box, redraw: Callable, changes: list[tuple[object, object]]) -> Calla
     box.redraw_seconds, box.demo_changes = [], changes
     _LIVE.append(weakref.ref(box))
 
-    def timed(*args):
+    def timed():
         start = time.perf_counter()
-        redraw(*args)
+        redraw()
         box.redraw_seconds.append(time.perf_counter() - start)
 
     return timed
