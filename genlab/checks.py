@@ -25,6 +25,7 @@ __all__ = [
     "CheckFailed",
     "check_type",
     "check_array",
+    "check_tensor",
     "check_close",
     "check_equal",
     "check_probabilities",
@@ -147,6 +148,53 @@ def check_array(
         raise CheckFailed(f"every entry of `{name}` should be >= {low}, found {value.min():.4g}.")
     if numeric and value.size and high is not None and value.max() > high:
         raise CheckFailed(f"every entry of `{name}` should be <= {high}, found {value.max():.4g}.")
+
+
+def check_tensor(
+    value, name: str, shape: tuple[int | None, ...] | None = None, grad: bool = False
+) -> None:
+    """Check that `value` is a finite floating-point torch tensor with the expected shape.
+
+    Args:
+        value: what the student's code returned.
+        name: how the message names it.
+        shape: expected shape, `()` for a single number; `None` in a position accepts any
+            length there.
+        grad: also require that it is part of the autograd graph, so `.backward()` reaches
+            the parameters it was computed from.
+    """
+    import torch  # here, not at the top: the modules without torch use these checks too
+
+    if type(value) is not torch.Tensor:
+        hint = ""
+        if isinstance(value, float | int | np.floating | np.integer):
+            hint = " Return the tensor itself, not `.item()`: training needs its gradient."
+        elif isinstance(value, np.ndarray):
+            hint = " Compute it with torch functions on the tensors you were given, not numpy."
+        raise CheckFailed(f"expected `{name}` to be a torch tensor, got {_describe(value)}.{hint}")
+    if shape is not None:
+        ok = value.dim() == len(shape) and all(
+            want is None or want == got for want, got in zip(shape, value.shape, strict=False)
+        )
+        if not ok:
+            pretty = "(" + ", ".join("any" if s is None else str(s) for s in shape)
+            pretty += ",)" if len(shape) == 1 else ")"
+            hint = " (a single number: take the mean over the batch)" if shape == () else ""
+            raise CheckFailed(
+                f"expected `{name}` to have shape {pretty}{hint}, got {tuple(value.shape)}."
+            )
+    if not value.is_floating_point():
+        raise CheckFailed(f"expected `{name}` to hold floating-point numbers, got {value.dtype}.")
+    if not torch.isfinite(value.detach()).all():
+        raise CheckFailed(
+            f"`{name}` holds NaN or infinite values; a logit of +-100 must still give a finite "
+            "loss: use softplus or binary_cross_entropy_with_logits, not log(sigmoid(...))."
+        )
+    if grad and not value.requires_grad:
+        raise CheckFailed(
+            f"`{name}` carries no gradient: build it from the input tensors with torch "
+            "operations only (no .item(), .detach(), numpy or torch.no_grad())."
+        )
 
 
 def check_probabilities(

@@ -8,6 +8,9 @@ draws a PNG into an `ipywidgets.Image`, which every front end shows the same way
 (`boundary_snapshots`) goes beside each widget so that an exported HTML page or
 GitHub's viewer, where no widget runs, still shows the point.
 
+The GAN scrubber draws snapshots saved during training (`genlab.gan.Run`), so moving
+its slider replays the game instead of training anything.
+
 Each explorer also records how long every redraw took in the kernel
 (`box.redraw_seconds`) and registers itself, so `latency_report()` can drive the live
 ones through their controls and report p50 and p95 (the benchmark does).
@@ -30,9 +33,17 @@ import numpy as np
 
 from .data import Split, stratified_subset
 from .models import accuracy
-from .plots import _figure, draw_next_tokens, plot_boundaries, token_label
+from .plots import (
+    COLORS,
+    _figure,
+    draw_gan_field,
+    draw_next_tokens,
+    plot_boundaries,
+    token_label,
+)
 
-if TYPE_CHECKING:  # genlab.lm imports torch: a module without a language model need not pay
+if TYPE_CHECKING:  # genlab.lm and genlab.gan import torch: a module without them need not pay
+    from .gan import Run
     from .lm import Sampler
 
 __all__ = [
@@ -44,6 +55,8 @@ __all__ = [
     "next_token_view",
     "temperature_snapshots",
     "temperature_explorer",
+    "gan_snapshots",
+    "gan_scrubber",
     "latency_report",
 ]
 
@@ -401,5 +414,190 @@ def temperature_explorer(
     for control in (choose, text, temperature, top_k, top_p):
         control.observe(lambda change: timed(), names="value")
     resample.on_click(new_samples)
+    timed()
+    return box
+
+
+# ---------------------------------------------------------------------------
+# A GAN's training, snapshot by snapshot
+
+
+def _coverage_series(run: Run, coverage: Callable | None) -> np.ndarray | None:
+    """(n_snapshots, 2) modes covered and share of samples near a mode, one row per
+    snapshot, from the student's `coverage(samples)`; None without one."""
+    if coverage is None:
+        return None
+    rows = [tuple(coverage(s.samples)) for s in run.snapshots]
+    series = np.asarray(rows, dtype=float)
+    if series.shape != (len(run.snapshots), 2):
+        raise ValueError("coverage(samples) should return (modes covered, share near a mode)")
+    return series
+
+
+def _field_title(step: int, measured) -> str:
+    if measured is None:
+        return f"step {step}"
+    modes = "mode" if measured[0] == 1 else "modes"
+    return f"step {step}: {measured[0]:.0f} {modes}, {measured[1]:.0%} near one"
+
+
+def gan_snapshots(runs: Mapping[str, Run], steps: Sequence[int], coverage: Callable | None = None):
+    """The static companion of `gan_scrubber`: one row per run, one panel per step.
+
+    Args:
+        runs: name -> `genlab.gan.Run` on 2D data.
+        steps: training steps to show; each panel is the last snapshot at or before one.
+        coverage: optional `coverage(samples) -> (modes covered, share near a mode)`,
+            shown in each panel's title.
+    """
+    fig = _figure(figsize=(2.6 * len(steps), 2.8 * len(runs)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(runs), len(steps), squeeze=False))
+    for row, (name, run) in zip(axes, runs.items(), strict=True):
+        for ax, step in zip(row, steps, strict=True):
+            snapshot = run.at(step)
+            draw_gan_field(ax, run, snapshot)
+            measured = None if coverage is None else coverage(snapshot.samples)
+            ax.set_title(_field_title(snapshot.step, measured), fontsize=9)
+        row[0].set_ylabel(name, fontsize=10)
+    return fig
+
+
+class _Field:
+    """The scrubber's figure: the game on the left; on the right, coverage (or the losses)
+    over the whole run, with a marker at the step shown.
+
+    Laid out and drawn once per run; each frame then redraws only what moves (the
+    detective's surface, the points, the marker, the title) over a saved copy of the
+    rest, which is what keeps a frame well under the 100 ms budget.
+    """
+
+    def __init__(self, run: Run, series: np.ndarray | None):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig = _figure(figsize=(9.0, 3.9), dpi=80, layout="constrained")
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.ax, right = self.fig.subplots(1, 2, width_ratios=[1, 1.3])
+        self.image, self.real, self.fakes = draw_gan_field(self.ax, run, run.snapshots[0])
+        self.fig.colorbar(self.image, ax=self.ax, shrink=0.8, label="detective: P(real | x)")
+        if series is not None:
+            (self.first,) = right.plot([], [], color=COLORS["generative"])
+            right.set(ylim=(-0.03, 1.03), ylabel="share near a mode (orange)")
+            twin = right.twinx()
+            (self.second,) = twin.plot([], [], color="black", drawstyle="steps-post")
+            twin.set(ylim=(-0.3, 10.3), ylabel="modes covered (black)")
+            right.set_title("Coverage during training", fontsize=10)
+        else:
+            (self.first,) = right.plot([], [], color=COLORS["discriminative"], label="detective")
+            (self.second,) = right.plot([], [], color=COLORS["generative"], label="forger")
+            right.set(ylim=(0, 2.5), ylabel="loss")
+            right.legend(fontsize=8, loc="upper right")
+            right.set_title("Losses during training", fontsize=10)
+        right.set(xlabel="training step", xlim=(0, run.snapshots[-1].step))
+        right.grid(alpha=0.3)
+        self.marker = right.axvline(0, color="grey", lw=1)
+        self.ax.set_title(_field_title(0, None), fontsize=10)
+        self.moving = [self.image, self.real, self.fakes, self.marker, self.ax.title]
+        for artist in self.moving:
+            artist.set_animated(True)  # left out of the saved background
+        self.fig.draw_without_rendering()  # lay out once, then never again
+        self.fig.set_layout_engine(None)
+        self.run, self.series, self.background = None, None, None
+
+    def show_run(self, run: Run, series: np.ndarray | None) -> None:
+        """Switch to another run: its curves go into a freshly drawn background."""
+        self.run, self.series = run, series
+        self.image.set_extent(run.extent)
+        self.ax.set(xlim=run.extent[:2], ylim=run.extent[2:])
+        self.real.set_offsets(run.real)
+        if series is not None:
+            steps = [s.step for s in run.snapshots]
+            self.first.set_data(steps, series[:, 1])
+            self.second.set_data(steps, series[:, 0])
+        else:
+            steps, d_loss, g_loss = np.asarray(run.history, dtype=float).T
+            self.first.set_data(steps, d_loss)
+            self.second.set_data(steps, g_loss)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def png(self, index: int) -> bytes:
+        from PIL import Image
+
+        snapshot = self.run.snapshots[index]
+        self.image.set_data(snapshot.surface)
+        self.fakes.set_offsets(snapshot.samples)
+        self.marker.set_xdata([snapshot.step, snapshot.step])
+        measured = None if self.series is None else self.series[index]
+        self.ax.set_title(_field_title(snapshot.step, measured), fontsize=10)
+        self.canvas.restore_region(self.background)
+        for artist in self.moving:
+            self.fig.draw_artist(artist)
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(buffer, format="png")
+        return buffer.getvalue()
+
+
+def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, interval: int = 200):
+    """A training-step slider, with a Play button, over the snapshots of 2D GAN runs.
+
+    The left panel shows the game at that step, as GAN Lab does: the detective's belief
+    P(real | x) as a blue background, the real data in black and the forger's samples
+    (always from the same noise) in orange. The right panel follows the whole run, with
+    a marker at the step shown.
+
+    Args:
+        runs: name -> `genlab.gan.Run` on 2D data, all with snapshots at the same steps.
+        coverage: the student's measure, `coverage(samples) -> (modes covered, share near
+            a mode)`; the right panel shows the losses instead where it is missing or fails.
+        interval: milliseconds between frames when playing.
+    """
+    import ipywidgets as widgets
+
+    names = list(runs)
+    steps = [s.step for s in runs[names[0]].snapshots]
+    for name in names:
+        if [s.step for s in runs[name].snapshots] != steps:
+            raise ValueError(f"run {name!r} has snapshots at other steps than {names[0]!r}")
+    note = widgets.HTML()
+    try:
+        series = {name: _coverage_series(run, coverage) for name, run in runs.items()}
+    except Exception as error:  # not written yet, or wrong: the losses still tell a story
+        series = dict.fromkeys(names)
+        note.value = (
+            f"<p style='color:#c0504d'>coverage failed ({html.escape(type(error).__name__)}: "
+            f"{html.escape(str(error))}); showing the losses instead.</p>"
+        )
+
+    choose = widgets.Dropdown(options=names, value=names[0], description="run")
+    slider = widgets.SelectionSlider(
+        options=[(str(step), i) for i, step in enumerate(steps)],
+        value=0,
+        description="step",
+        layout=widgets.Layout(width="60%"),
+    )
+    play = widgets.Play(min=0, max=len(steps) - 1, interval=interval, description="play")
+    widgets.jslink((play, "value"), (slider, "index"))  # runs in the browser, kernel idle
+    image = widgets.Image(format="png")
+    field = _Field(runs[names[0]], series[names[0]])
+    cache: dict[tuple[str, int], bytes] = {}
+
+    def redraw():
+        key = (choose.value, slider.value)
+        if key not in cache:
+            if field.run is not runs[choose.value]:
+                field.show_run(runs[choose.value], series[choose.value])
+            cache[key] = field.png(slider.value)
+        image.value = cache[key]
+
+    box = widgets.VBox([widgets.HBox([choose, play, slider]), image, note])
+    box.name = "GAN scrubber"
+    box.run, box.slider, box.play, box.image, box.note = choose, slider, play, image, note
+    changes = [(slider, i) for i in range(1, len(steps))]
+    changes += [(choose, n) for n in names[1:]] + [
+        (slider, i) for i in range(len(steps) - 2, -1, -1)
+    ]
+    timed = _timed(box, redraw, changes)
+    for control in (choose, slider):
+        control.observe(lambda change: timed(), names="value")
     timed()
     return box

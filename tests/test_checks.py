@@ -125,3 +125,25 @@ def test_messages_show_plain_lists_and_hide_other_objects():
         checks.check_equal([[1, EqualsEverything()]], [[1, 2]], "x")
     with pytest.raises(CheckFailed, match="got an object of type list"):
         checks.check_type([EqualsEverything()], tuple, "x")  # a student's object is never repr'd
+
+
+def test_check_tensor_explains_what_a_loss_should_be():
+    torch = pytest.importorskip("torch")
+    logits = torch.zeros(3, requires_grad=True)
+    assert checks.check_tensor(logits.sum(), "loss", shape=(), grad=True) is None
+    with pytest.raises(CheckFailed, match=r"to be a torch tensor, got 1.5. Return the tensor"):
+        checks.check_tensor(1.5, "loss")
+    with pytest.raises(CheckFailed, match="not numpy"):
+        checks.check_tensor(np.zeros(()), "loss")
+    with pytest.raises(CheckFailed, match=r"shape \(\) \(a single number: take the mean"):
+        checks.check_tensor(logits * 2, "loss", shape=())
+    with pytest.raises(CheckFailed, match=r"shape \(any, 1\), got \(3,\)"):
+        checks.check_tensor(logits, "logits", shape=(None, 1))
+    with pytest.raises(CheckFailed, match="floating-point numbers, got torch.int64"):
+        checks.check_tensor(torch.tensor(3), "loss")
+    with pytest.raises(CheckFailed, match="NaN or infinite values"):
+        checks.check_tensor(torch.tensor(float("inf")), "loss")
+    with pytest.raises(CheckFailed, match="carries no gradient"):
+        checks.check_tensor(logits.sum().detach(), "loss", grad=True)
+    with pytest.raises(CheckFailed, match="to be a torch tensor"):
+        checks.check_tensor(torch.nn.Parameter(torch.zeros(())), "loss")  # a subclass

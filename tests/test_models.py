@@ -5,7 +5,7 @@ from sklearn.naive_bayes import GaussianNB
 
 from genlab import data
 from genlab.checks import CheckFailed
-from genlab.models import accuracy, learning_curves
+from genlab.models import accuracy, digit_critic, learning_curves
 
 
 def test_learning_curves_measure_each_model_on_the_same_subsets():
@@ -42,3 +42,10 @@ def test_accuracy_explains_a_wrong_prediction_shape():
 
     with pytest.raises(CheckFailed, match=r"Transposed.predict\(X\)` to have shape \(4,\)"):
         accuracy(Transposed(), np.zeros((4, 2)), np.zeros(4))
+
+
+def test_the_digit_critic_knows_real_digits():
+    split = data.load_digits()
+    critic = digit_critic(split)
+    assert critic.score(split.X_test, split.y_test) > 0.95
+    assert critic.predict_proba(split.X_test[:5]).shape == (5, 10)
