@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,15 +136,6 @@ class GAN:
         with torch.inference_mode():
             return self.generator(self.noise(n, seed)).numpy()
 
-    def belief(self, X: np.ndarray) -> np.ndarray:
-        """The discriminator's P(real | x) for each row of `X`.
-
-        Returns:
-            (n,) float32 in [0, 1].
-        """
-        with torch.inference_mode():
-            return torch.sigmoid(self.discriminator(torch.as_tensor(X))).numpy()[:, 0]
-
 
 def _make_gan(data_dim, latent_dim, hidden, lr_g, lr_d, seed, out=None) -> GAN:
     torch.manual_seed(seed)
@@ -175,6 +167,19 @@ def digits_gan(
 
 # ---------------------------------------------------------------------------
 # Playing the game
+
+
+@contextmanager
+def _one_thread():
+    """Run torch on one thread, then restore the setting. Networks this small gain nothing
+    from a second thread, and on a busy machine (a browser, another kernel) two threads
+    that wait for each other made training several times slower in our measurements."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -216,23 +221,25 @@ class Run:
 
     def at(self, step: int) -> Snapshot:
         """The last snapshot taken at or before `step`."""
-        return [s for s in self.snapshots if s.step <= step][-1]
+        taken = [s for s in self.snapshots if s.step <= step]
+        if not taken:
+            raise ValueError(f"no snapshot at or before step {step}; the first is at step 0")
+        return taken[-1]
 
 
 def _returned_losses(result, step: int) -> tuple[float, float]:
     """(d_loss, g_loss) from what `train_step` returned, or a message saying what it should."""
-    ok = (
-        type(result) in (tuple, list)
-        and len(result) == 2
-        and all(isinstance(x, float | int) and not isinstance(x, bool) for x in result)
-    )
-    if not ok:
-        kind = type(result).__name__
-        raise TypeError(
-            f"train_step should return (d_loss, g_loss), two Python floats (use .item() on "
-            f"each loss tensor); it returned a {kind}."
-        )
-    d_loss, g_loss = map(float, result)
+    wanted = "train_step should return (d_loss, g_loss), a tuple of two Python floats"
+    if type(result) is not tuple or len(result) != 2:
+        size = f" of {len(result)} values" if type(result) in (tuple, list) else ""
+        raise TypeError(f"{wanted}; it returned a {type(result).__name__}{size}.")
+    for which, value in zip(("first", "second"), result, strict=True):
+        if type(value) is not float:
+            raise TypeError(
+                f"{wanted} (use .item() on each loss tensor); its {which} value is a "
+                f"{type(value).__name__}."
+            )
+    d_loss, g_loss = result
     if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
         raise FloatingPointError(
             f"the losses became {d_loss} and {g_loss} at step {step}: compute them from the "
@@ -287,8 +294,10 @@ def train_gan(
     if data.shape[1] == 2:
         low, high = data.min(axis=0) - 1.0, data.max(axis=0) + 1.0
         run.extent = (float(low[0]), float(high[0]), float(low[1]), float(high[1]))
+        half = (high - low) / (2 * resolution)  # grid points at the centres of the pixels
         xx, yy = np.meshgrid(
-            np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
+            np.linspace(low[0] + half[0], high[0] - half[0], resolution),
+            np.linspace(low[1] + half[1], high[1] - half[1], resolution),
         )
         grid = torch.as_tensor(np.column_stack([xx.ravel(), yy.ravel()]), dtype=torch.float32)
 
@@ -306,19 +315,21 @@ def train_gan(
 
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, cosine) for opt in (gan.d_opt, gan.g_opt)]
     start = time.perf_counter()
-    run.snapshots.append(snapshot(0))
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
-    for step in bar:
-        real = X[rng.integers(0, len(X), batch_size)]
-        z = torch.randn(batch_size, gan.latent_dim)
-        d_loss, g_loss = _returned_losses(train_step(gan, real, z, d_loss_fn, g_loss_fn), step)
-        for schedule in schedules:
-            schedule.step()
-        if step % 25 == 0 or step == steps:
-            run.history.append((step, d_loss, g_loss))
-            bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
-        if step % snapshot_every == 0 or step == steps:
-            run.snapshots.append(snapshot(step))
+    with _one_thread():
+        run.snapshots.append(snapshot(0))
+        bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
+        for step in bar:
+            real = X[rng.integers(0, len(X), batch_size)]
+            z = torch.randn(batch_size, gan.latent_dim)
+            result = train_step(gan, real, z, d_loss_fn, g_loss_fn)
+            d_loss, g_loss = _returned_losses(result, step)
+            for schedule in schedules:
+                schedule.step()
+            if step % 25 == 0 or step == steps:
+                run.history.append((step, d_loss, g_loss))
+                bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", refresh=False)
+            if step % snapshot_every == 0 or step == steps:
+                run.snapshots.append(snapshot(step))
     run.seconds = time.perf_counter() - start
     return run
 
@@ -328,12 +339,11 @@ def train_gan(
 
 
 def generation_seconds(gan: GAN, n: int = 1000, repeats: int = 20) -> float:
-    """Median wall-clock seconds to draw `n` samples: noise, then one forward pass.
-
-    Module 04 times its diffusion sampler the same way, on the same machine.
+    """Median wall-clock seconds to draw `n` samples: noise, then one forward pass, on one
+    thread like training. Module 04 times its diffusion sampler the same way.
     """
     times = []
-    with torch.inference_mode():
+    with _one_thread(), torch.inference_mode():
         gan.generator(gan.noise(n))  # warm-up: the first call allocates
         for _ in range(repeats):
             start = time.perf_counter()

@@ -354,7 +354,7 @@ def plot_ring(panels: dict[str, np.ndarray], centers: np.ndarray, radius: float)
     """Points in the plane, one panel each, with a circle of `radius` around every mode.
 
     Args:
-        panels: title -> (n, 2) points.
+        panels: title -> (n, 2) points; the first panel (the data) in black, the rest orange.
         centers: (modes, 2) mode centres.
         radius: how near a point must be to count as near a mode.
     """
@@ -362,9 +362,8 @@ def plot_ring(panels: dict[str, np.ndarray], centers: np.ndarray, radius: float)
 
     fig = _figure(figsize=(3.6 * len(panels), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharex=True, sharey=True))
-    for ax, (title, points), color in zip(
-        axes, panels.items(), ["black", COLORS["generative"], "grey"], strict=False
-    ):
+    for i, (ax, (title, points)) in enumerate(zip(axes, panels.items(), strict=True)):
+        color = "black" if i == 0 else COLORS["generative"]  # the data, then generated points
         points = np.asarray(points, dtype=float)
         check_array(points, title, shape=(None, 2))
         for center in centers:

@@ -422,16 +422,39 @@ def temperature_explorer(
 # A GAN's training, snapshot by snapshot
 
 
-def _coverage_series(run: Run, coverage: Callable | None) -> np.ndarray | None:
+def _coverage_series(run: Run, coverage: Callable) -> np.ndarray:
     """(n_snapshots, 2) modes covered and share of samples near a mode, one row per
-    snapshot, from the student's `coverage(samples)`; None without one."""
-    if coverage is None:
-        return None
+    snapshot, from the student's `coverage(samples)`."""
     rows = [tuple(coverage(s.samples)) for s in run.snapshots]
     series = np.asarray(rows, dtype=float)
     if series.shape != (len(run.snapshots), 2):
         raise ValueError("coverage(samples) should return (modes covered, share near a mode)")
     return series
+
+
+def _measure_runs(runs: Mapping[str, Run], coverage: Callable | None):
+    """Run name -> coverage series (None without a measure), and a message when the
+    measure failed: then every series is None, and the figures show the game without it."""
+    if coverage is None:
+        return dict.fromkeys(runs), ""
+    try:
+        return {name: _coverage_series(run, coverage) for name, run in runs.items()}, ""
+    except Exception as error:  # not written yet, or wrong: the game is still worth seeing
+        return dict.fromkeys(runs), f"coverage failed ({type(error).__name__}: {error})"
+
+
+def _check_2d_runs(runs: Mapping[str, Run]) -> list[int]:
+    """The snapshot steps the runs share; a clear error for runs these figures cannot draw."""
+    if not runs:
+        raise ValueError("no runs to show: pass a dict of name -> genlab.gan.Run")
+    names = list(runs)
+    steps = [s.step for s in runs[names[0]].snapshots]
+    for name, run in runs.items():
+        if run.extent is None:
+            raise ValueError(f"run {name!r} is not on 2D data: there is no plane to draw")
+        if [s.step for s in run.snapshots] != steps:
+            raise ValueError(f"run {name!r} has snapshots at other steps than {names[0]!r}")
+    return steps
 
 
 def _field_title(step: int, measured) -> str:
@@ -445,20 +468,26 @@ def gan_snapshots(runs: Mapping[str, Run], steps: Sequence[int], coverage: Calla
     """The static companion of `gan_scrubber`: one row per run, one panel per step.
 
     Args:
-        runs: name -> `genlab.gan.Run` on 2D data.
+        runs: name -> `genlab.gan.Run` on 2D data, all with snapshots at the same steps.
         steps: training steps to show; each panel is the last snapshot at or before one.
         coverage: optional `coverage(samples) -> (modes covered, share near a mode)`,
-            shown in each panel's title.
+            shown in each panel's title (left out, with a note, if it fails).
     """
+    _check_2d_runs(runs)
+    series, failure = _measure_runs(runs, coverage)
     fig = _figure(figsize=(2.6 * len(steps), 2.8 * len(runs)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(len(runs), len(steps), squeeze=False))
+    axes = fig.subplots(len(runs), len(steps), squeeze=False)
     for row, (name, run) in zip(axes, runs.items(), strict=True):
         for ax, step in zip(row, steps, strict=True):
             snapshot = run.at(step)
             draw_gan_field(ax, run, snapshot)
-            measured = None if coverage is None else coverage(snapshot.samples)
+            measured = None
+            if series[name] is not None:
+                measured = series[name][run.snapshots.index(snapshot)]
             ax.set_title(_field_title(snapshot.step, measured), fontsize=9)
         row[0].set_ylabel(name, fontsize=10)
+    if failure:
+        fig.suptitle(failure, fontsize=9, color="#c0504d")
     return fig
 
 
@@ -471,7 +500,7 @@ class _Field:
     rest, which is what keeps a frame well under the 100 ms budget.
     """
 
-    def __init__(self, run: Run, series: np.ndarray | None):
+    def __init__(self, run: Run, series: np.ndarray | None, most_modes: float = 8):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         self.fig = _figure(figsize=(9.0, 3.9), dpi=80, layout="constrained")
@@ -484,7 +513,7 @@ class _Field:
             right.set(ylim=(-0.03, 1.03), ylabel="share near a mode (orange)")
             twin = right.twinx()
             (self.second,) = twin.plot([], [], color="black", drawstyle="steps-post")
-            twin.set(ylim=(-0.3, 10.3), ylabel="modes covered (black)")
+            twin.set(ylim=(-0.3, max(most_modes, 1) + 0.3), ylabel="modes covered (black)")
             right.set_title("Coverage during training", fontsize=10)
         else:
             (self.first,) = right.plot([], [], color=COLORS["discriminative"], label="detective")
@@ -514,7 +543,7 @@ class _Field:
             self.first.set_data(steps, series[:, 1])
             self.second.set_data(steps, series[:, 0])
         else:
-            steps, d_loss, g_loss = np.asarray(run.history, dtype=float).T
+            steps, d_loss, g_loss = np.asarray(run.history, dtype=float).reshape(-1, 3).T
             self.first.set_data(steps, d_loss)
             self.second.set_data(steps, g_loss)
         self.canvas.draw()
@@ -553,20 +582,15 @@ def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, inte
     """
     import ipywidgets as widgets
 
-    names = list(runs)
-    steps = [s.step for s in runs[names[0]].snapshots]
-    for name in names:
-        if [s.step for s in runs[name].snapshots] != steps:
-            raise ValueError(f"run {name!r} has snapshots at other steps than {names[0]!r}")
+    steps, names = _check_2d_runs(runs), list(runs)
+    series, failure = _measure_runs(runs, coverage)
     note = widgets.HTML()
-    try:
-        series = {name: _coverage_series(run, coverage) for name, run in runs.items()}
-    except Exception as error:  # not written yet, or wrong: the losses still tell a story
-        series = dict.fromkeys(names)
+    if failure:
         note.value = (
-            f"<p style='color:#c0504d'>coverage failed ({html.escape(type(error).__name__)}: "
-            f"{html.escape(str(error))}); showing the losses instead.</p>"
+            f"<p style='color:#c0504d'>{html.escape(failure)}; showing the losses instead.</p>"
         )
+    measured = [s for s in series.values() if s is not None]
+    most_modes = max((float(s[:, 0].max()) for s in measured), default=8)
 
     choose = widgets.Dropdown(options=names, value=names[0], description="run")
     slider = widgets.SelectionSlider(
@@ -576,9 +600,10 @@ def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, inte
         layout=widgets.Layout(width="60%"),
     )
     play = widgets.Play(min=0, max=len(steps) - 1, interval=interval, description="play")
-    widgets.jslink((play, "value"), (slider, "index"))  # runs in the browser, kernel idle
+    # linked in the browser: Play moves the slider, and each move asks the kernel for a frame
+    widgets.jslink((play, "value"), (slider, "index"))
     image = widgets.Image(format="png")
-    field = _Field(runs[names[0]], series[names[0]])
+    field = _Field(runs[names[0]], series[names[0]], most_modes)
     cache: dict[tuple[str, int], bytes] = {}
 
     def redraw():

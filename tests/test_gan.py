@@ -102,8 +102,6 @@ def test_players_have_the_documented_shapes_and_ranges():
     ring = gan.ring_gan(seed=0)
     assert ring.sample(5).shape == (5, 2)
     assert np.array_equal(ring.sample(5, seed=2), ring.sample(5, seed=2))
-    belief = ring.belief(gan.sample_ring(7))
-    assert belief.shape == (7,) and ((belief > 0) & (belief < 1)).all()
     digits = gan.digits_gan(seed=0)
     images = digits.sample(9)
     assert images.shape == (9, 64) and np.abs(images).max() <= 1  # the tanh
@@ -130,6 +128,8 @@ def test_train_gan_keeps_snapshots_and_history_and_is_reproducible():
     x_min, x_max, y_min, y_max = run.extent
     assert x_min < run.real[:, 0].min() and run.real[:, 1].max() < y_max
     assert run.at(59).step == 40 and run.at(60).step == 60
+    with pytest.raises(ValueError, match="no snapshot at or before step -1"):
+        run.at(-1)
     # snapshots show the game moving, and the same seed replays it exactly
     assert not np.array_equal(run.snapshots[0].samples, run.snapshots[-1].samples)
     again = short_run()
@@ -160,15 +160,25 @@ def test_train_gan_keeps_no_surface_for_digits():
     assert run.snapshots[-1].samples.shape == (12, 64)
 
 
-def test_a_train_step_that_returns_tensors_gets_a_hint():
-    def returns_tensors(players, real, z, d_loss_fn, g_loss_fn):
+@pytest.mark.parametrize(
+    "returned, message",
+    [
+        (
+            (torch.tensor(1.0), 1.0),
+            r"\(use .item\(\) on each loss tensor\); its first value is a Tensor",
+        ),
+        ((1.0, np.float32(1.0)), "its second value is a float32"),
+        ([1.0, 1.0], "it returned a list of 2 values"),
+        (None, "it returned a NoneType"),
+    ],
+)
+def test_a_train_step_that_returns_something_else_gets_a_hint(returned, message):
+    def step(players, real, z, d_loss_fn, g_loss_fn):
         train_step(players, real, z, d_loss_fn, g_loss_fn)
-        return torch.tensor(1.0), torch.tensor(1.0)
+        return returned
 
-    with pytest.raises(TypeError, match=r"two Python floats \(use .item\(\)"):
-        gan.train_gan(
-            gan.ring_gan(hidden=8), gan.sample_ring(100), returns_tensors, d_loss, g_loss, 5
-        )
+    with pytest.raises(TypeError, match=message):
+        gan.train_gan(gan.ring_gan(hidden=8), gan.sample_ring(100), step, d_loss, g_loss, 5)
 
 
 def test_losses_that_overflow_stop_training_with_a_hint():
@@ -181,9 +191,12 @@ def test_losses_that_overflow_stop_training_with_a_hint():
         )
 
 
-def test_generation_time_is_measured_for_a_batch():
+def test_generation_time_is_measured_for_a_batch_on_one_thread_then_restored():
+    threads = torch.get_num_threads()
     seconds = gan.generation_seconds(gan.digits_gan(), n=1000, repeats=3)
-    assert 0 < seconds < 1
+    assert 0 < seconds < 0.1  # one forward pass of a small MLP: about a millisecond
+    short_run(steps=5)
+    assert torch.get_num_threads() == threads
 
 
 # ---------------------------------------------------------------------------
@@ -247,9 +260,24 @@ def test_the_scrubber_shows_the_losses_when_the_measure_fails(runs):
     assert box.image.value[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_scrubber_refuses_runs_snapshotted_at_different_steps(runs):
+def test_the_figures_refuse_runs_they_cannot_draw(runs):
     with pytest.raises(ValueError, match="other steps"):
         widgets.gan_scrubber({"a": runs["first"], "b": short_run(steps=40)})
+    with pytest.raises(ValueError, match="no runs to show"):
+        widgets.gan_snapshots({}, steps=[0])
+    digits = gan.digits_for_gan(data.load_digits().X_train)
+    run = gan.train_gan(gan.digits_gan(hidden=8), digits, train_step, d_loss, g_loss, 2)
+    with pytest.raises(ValueError, match="not on 2D data"):
+        widgets.gan_scrubber({"digits": run})
+
+
+def test_the_static_figure_shows_the_game_when_the_measure_fails(runs):
+    def not_written_yet(samples):
+        raise NotImplementedError("write mode_coverage first")
+
+    fig = widgets.gan_snapshots(runs, steps=[0, 60], coverage=not_written_yet)
+    assert fig.get_suptitle() == "coverage failed (NotImplementedError: write mode_coverage first)"
+    assert [ax.get_title() for ax in fig.axes][:2] == ["step 0", "step 60"]
 
 
 def test_the_scrubber_is_timed_by_the_latency_report(runs):
@@ -309,8 +337,9 @@ def test_the_balanced_ring_gan_covers_the_modes(ring_runs):
 
 def test_the_slow_detective_collapses_and_its_losses_do_not_show_it(ring_runs):
     slow = ring_runs["slow detective"]
-    assert coverage(slow.gan.sample(2000, seed=1))[0] <= 3
-    assert all(coverage(s.samples)[0] <= 3 for s in slow.snapshots)
+    assert coverage(slow.gan.sample(2000, seed=1))[0] <= 2
+    covered = [coverage(s.samples)[0] for s in slow.snapshots]
+    assert max(covered) <= 2 and np.mean(np.array(covered) <= 1) >= 0.9, covered
     # the collapsed run's losses sit closer to the guessing values 2 log 2 and log 2
     equilibrium = np.array([2 * np.log(2), np.log(2)])
 
@@ -321,7 +350,10 @@ def test_the_slow_detective_collapses_and_its_losses_do_not_show_it(ring_runs):
     assert distance(slow) < distance(ring_runs["balanced"])
 
 
-def test_the_digits_gan_draws_most_classes_confidently_without_copying():
+def test_the_digits_gan_draws_the_classes_with_a_confidence_between_noise_and_real():
+    """What the module's text relies on: (nearly) every class, a critic less sure than of
+    real digits and surer than of noise, and samples no closer to the training digits
+    than fresh real digits are."""
     split = data.load_digits()
     run = gan.train_gan(
         gan.digits_gan(seed=0),
@@ -335,8 +367,18 @@ def test_the_digits_gan_draws_most_classes_confidently_without_copying():
         progress=False,
     )
     images = (run.gan.sample(1000, seed=1) + 1) / 2
-    probs = models.digit_critic(split).predict_proba(images)
+    critic = models.digit_critic(split)
+    probs = critic.predict_proba(images)
     counts = np.bincount(probs.argmax(axis=1), minlength=10)
-    assert (counts >= 10).sum() >= 8
-    assert probs.max(axis=1).mean() >= 0.7
-    assert np.median(pairwise_distances(images, split.X_train).min(axis=1)) > 0.5
+    assert (counts >= 10).sum() >= 9
+    noise = np.random.default_rng(0).random((1000, 64))
+    confidence = [critic.predict_proba(x).max(axis=1).mean() for x in (noise, images, split.X_test)]
+    assert confidence[0] + 0.1 < confidence[1] < confidence[2], confidence
+
+    def nearest_training_digit(X):
+        return pairwise_distances(X, split.X_train).min(axis=1)
+
+    real = nearest_training_digit(split.X_test)
+    fake = nearest_training_digit(images)
+    assert np.median(fake) > np.median(real)
+    assert np.mean(fake < np.percentile(real, 1)) < 0.01  # no cluster of near-copies
