@@ -95,6 +95,17 @@ def _is_real_number(value) -> bool:
 # Arrays
 
 
+def _check_shape(got: tuple[int, ...], shape: tuple[int | None, ...], name: str, hint=""):
+    """Check an array's or a tensor's shape; `None` in `shape` accepts any length there."""
+    ok = len(got) == len(shape) and all(
+        want is None or want == size for want, size in zip(shape, got, strict=True)
+    )
+    if not ok:
+        pretty = "(" + ", ".join("any" if s is None else str(s) for s in shape)
+        pretty += ",)" if len(shape) == 1 else ")"
+        raise CheckFailed(f"expected `{name}` to have shape {pretty}{hint}, got {got}.")
+
+
 def check_array(
     value,
     name: str,
@@ -123,13 +134,7 @@ def check_array(
             hint = " Convert it with .detach().numpy()."
         raise CheckFailed(f"expected `{name}` to be a numpy array, got {_describe(value)}.{hint}")
     if shape is not None:
-        ok = value.ndim == len(shape) and all(
-            want is None or want == got for want, got in zip(shape, value.shape, strict=False)
-        )
-        if not ok:
-            pretty = "(" + ", ".join("any" if s is None else str(s) for s in shape)
-            pretty += ",)" if len(shape) == 1 else ")"
-            raise CheckFailed(f"expected `{name}` to have shape {pretty}, got {value.shape}.")
+        _check_shape(tuple(value.shape), shape, name)
     if dtype is not None:
         kinds = {"f": "f", "i": "iu", "b": "b"}[dtype]
         if value.dtype.kind not in kinds:
@@ -173,16 +178,8 @@ def check_tensor(
             hint = " Compute it with torch functions on the tensors you were given, not numpy."
         raise CheckFailed(f"expected `{name}` to be a torch tensor, got {_describe(value)}.{hint}")
     if shape is not None:
-        ok = value.dim() == len(shape) and all(
-            want is None or want == got for want, got in zip(shape, value.shape, strict=False)
-        )
-        if not ok:
-            pretty = "(" + ", ".join("any" if s is None else str(s) for s in shape)
-            pretty += ",)" if len(shape) == 1 else ")"
-            hint = " (a single number: take the mean over the batch)" if shape == () else ""
-            raise CheckFailed(
-                f"expected `{name}` to have shape {pretty}{hint}, got {tuple(value.shape)}."
-            )
+        hint = " (a single number: take the mean over the batch)" if shape == () else ""
+        _check_shape(tuple(value.shape), shape, name, hint)
     if not value.is_floating_point():
         raise CheckFailed(f"expected `{name}` to hold floating-point numbers, got {value.dtype}.")
     if not torch.isfinite(value.detach()).all():

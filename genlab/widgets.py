@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image  # matplotlib's own PNG writer, used directly where frames are blitted
 
 from .data import Split, stratified_subset
 from .models import accuracy
@@ -64,6 +66,13 @@ __all__ = [
 # Redraw latency of the live explorers
 
 _LIVE: list[weakref.ref] = []
+
+
+def _png(fig) -> bytes:
+    """A figure as PNG bytes, for an `ipywidgets.Image`."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _timed(box, redraw: Callable, changes: list[tuple[object, object]]) -> Callable:
@@ -204,9 +213,7 @@ def boundary_explorer(
 
     def render(size: int) -> bytes:
         if size not in cache:
-            buffer = io.BytesIO()
-            _draw(models, split, size, seed, steps).savefig(buffer, format="png")
-            cache[size] = buffer.getvalue()
+            cache[size] = _png(_draw(models, split, size, seed, steps))
         return cache[size]
 
     box = widgets.VBox([slider, image])
@@ -298,9 +305,7 @@ class _Bars:
         labels = [token_label(c) for c in view.chars] + [""] * (len(self.bars) - len(view.chars))
         self.ax.set_xticklabels(labels)
         self.ax.set_title(title, fontsize=10)
-        buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png")
-        return buffer.getvalue()
+        return _png(self.fig)
 
 
 def temperature_snapshots(
@@ -501,8 +506,6 @@ class _Field:
     """
 
     def __init__(self, run: Run, series: np.ndarray | None, most_modes: float = 8):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         self.fig = _figure(figsize=(9.0, 3.9), dpi=80, layout="constrained")
         self.canvas = FigureCanvasAgg(self.fig)
         self.ax, right = self.fig.subplots(1, 2, width_ratios=[1, 1.3])
@@ -550,8 +553,6 @@ class _Field:
         self.background = self.canvas.copy_from_bbox(self.fig.bbox)
 
     def png(self, index: int) -> bytes:
-        from PIL import Image
-
         snapshot = self.run.snapshots[index]
         self.image.set_data(snapshot.surface)
         self.fakes.set_offsets(snapshot.samples)

@@ -55,6 +55,13 @@ def coverage(samples, centers=None, radius=NEAR, min_share=0.01):
     return int((counts >= min_share * len(samples)).sum()), float(near.mean())
 
 
+def short_digits_run(steps, hidden=16, **training):
+    """A few rounds of a small digits GAN: enough to test the loop, not to learn digits."""
+    digits = gan.digits_for_gan(data.load_digits().X_train)
+    players = gan.digits_gan(seed=0, hidden=hidden)
+    return gan.train_gan(players, digits, train_step, d_loss, g_loss, steps, **training)
+
+
 def short_run(seed=0, steps=60, **players):
     return gan.train_gan(
         gan.ring_gan(seed=seed, hidden=32, **players),
@@ -144,18 +151,7 @@ def test_train_gan_decays_both_learning_rates_to_a_tenth():
 
 
 def test_train_gan_keeps_no_surface_for_digits():
-    digits = gan.digits_for_gan(data.load_digits().X_train)
-    run = gan.train_gan(
-        gan.digits_gan(seed=0, hidden=16),
-        digits,
-        train_step,
-        d_loss,
-        g_loss,
-        steps=10,
-        snapshot_every=5,
-        n_show=12,
-        progress=False,
-    )
+    run = short_digits_run(10, snapshot_every=5, n_show=12, progress=False)
     assert run.extent is None and run.snapshots[-1].surface is None
     assert run.snapshots[-1].samples.shape == (12, 64)
 
@@ -265,8 +261,7 @@ def test_the_figures_refuse_runs_they_cannot_draw(runs):
         widgets.gan_scrubber({"a": runs["first"], "b": short_run(steps=40)})
     with pytest.raises(ValueError, match="no runs to show"):
         widgets.gan_snapshots({}, steps=[0])
-    digits = gan.digits_for_gan(data.load_digits().X_train)
-    run = gan.train_gan(gan.digits_gan(hidden=8), digits, train_step, d_loss, g_loss, 2)
+    run = short_digits_run(2, hidden=8)
     with pytest.raises(ValueError, match="not on 2D data"):
         widgets.gan_scrubber({"digits": run})
 
@@ -306,10 +301,7 @@ def test_module_03_figures(runs):
 
 
 def test_digits_over_training_shows_a_row_per_step():
-    digits = gan.digits_for_gan(data.load_digits().X_train)
-    run = gan.train_gan(
-        gan.digits_gan(hidden=16), digits, train_step, d_loss, g_loss, 10, snapshot_every=5
-    )
+    run = short_digits_run(10, snapshot_every=5)
     fig = plots.digits_over_training(run, steps=[0, 5, 10], per_row=4)
     assert sum(bool(ax.images) for ax in fig.axes) == 12
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["step 0", "step 5", "step 10"]
