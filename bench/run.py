@@ -10,7 +10,8 @@ Budget per module: a median of 60 s and a peak of 1 GB on 2 CPU cores.
 
 After the timed run, the same kernel drives every live widget through its controls
 (`genlab.widgets.latency_report`) and records how long each redraw took in the kernel,
-p50 and p95 (budget: 100 ms at p95).
+p50 and p95 (budget: 100 ms at p95, or the widget's own `budget_ms`: 50 ms for the
+diffusion stepper's frames).
 
 What this leaves out: kernel start-up time, the front end's memory, and the cost of
 drawing widgets in a browser (sending the new image to the page and painting it).
@@ -148,7 +149,11 @@ def main(argv=None) -> int:
         peak_mb = max(p for _, p, _ in runs) / MB
         median = statistics.median(seconds)
         latency = runs[0][2]  # measured in the first run's kernel only
-        slow = [w for w, r in latency.items() if r["p95_ms"] > BUDGET["redraw_p95_ms"]]
+        slow = [
+            w
+            for w, r in latency.items()
+            if r["p95_ms"] > r.get("budget_ms", BUDGET["redraw_p95_ms"])
+        ]
         ok = median <= BUDGET["seconds"] and peak_mb <= BUDGET["memory_mb"] and not slow
         failed |= not ok
         print(
@@ -159,7 +164,7 @@ def main(argv=None) -> int:
         for widget, r in latency.items():
             print(
                 f"  {widget}: {r['changes']} changes, redraw p50 {r['p50_ms']:.0f} ms, "
-                f"p95 {r['p95_ms']:.0f} ms, max {r['max_ms']:.0f} ms",
+                f"p95 {r['p95_ms']:.0f} ms (budget {r['budget_ms']} ms), max {r['max_ms']:.0f} ms",
                 flush=True,
             )
         results.append(

@@ -172,7 +172,7 @@ def check_tensor(
 
     if type(value) is not torch.Tensor:
         hint = ""
-        if isinstance(value, float | int | np.floating | np.integer):
+        if isinstance(value, float | int | np.floating | np.integer) and shape in (None, ()):
             hint = " Return the tensor itself, not `.item()`: training needs its gradient."
         elif isinstance(value, np.ndarray):
             hint = " Compute it with torch functions on the tensors you were given, not numpy."
@@ -183,10 +183,13 @@ def check_tensor(
     if not value.is_floating_point():
         raise CheckFailed(f"expected `{name}` to hold floating-point numbers, got {value.dtype}.")
     if not torch.isfinite(value.detach()).all():
-        raise CheckFailed(
-            f"`{name}` holds NaN or infinite values; a logit of +-100 must still give a finite "
-            "loss: use softplus or binary_cross_entropy_with_logits, not log(sigmoid(...))."
-        )
+        hint = ""
+        if shape in (None, ()):  # a loss: the usual cause is an unstable formula
+            hint = (
+                "; a logit of +-100 must still give a finite loss: use softplus or "
+                "binary_cross_entropy_with_logits, not log(sigmoid(...))"
+            )
+        raise CheckFailed(f"`{name}` holds NaN or infinite values{hint}.")
     if grad and not value.requires_grad:
         raise CheckFailed(
             f"`{name}` carries no gradient: build it from the input tensors with torch "
