@@ -82,7 +82,10 @@ def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
     types = expected if isinstance(expected, tuple) else (expected,)
     if type(value) not in types:
         wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
-        raise CheckFailed(f"expected `{name}` to be {wanted}, got {_describe(value)}.")
+        hint = ""
+        if isinstance(value, np.generic) and type(value.item()) in types:
+            hint = f" Convert it with {type(value.item()).__name__}(...)."
+        raise CheckFailed(f"expected `{name}` to be {wanted}, got {_describe(value)}.{hint}")
 
 
 def _is_real_number(value) -> bool:
@@ -174,8 +177,10 @@ def check_tensor(
         hint = ""
         if isinstance(value, float | int | np.floating | np.integer) and shape in (None, ()):
             hint = " Return the tensor itself, not `.item()`: training needs its gradient."
-        elif isinstance(value, np.ndarray):
+        elif isinstance(value, np.ndarray) and shape in (None, ()):
             hint = " Compute it with torch functions on the tensors you were given, not numpy."
+        elif isinstance(value, np.ndarray):
+            hint = " Compute it with torch functions, or convert the array with torch.tensor(...)."
         raise CheckFailed(f"expected `{name}` to be a torch tensor, got {_describe(value)}.{hint}")
     if shape is not None:
         hint = " (a single number: take the mean over the batch)" if shape == () else ""

@@ -789,7 +789,12 @@ def noising_snapshots(image, add_noise: Callable, alpha_bar, steps: Sequence[int
     """
     check_array(np.asarray(image), "image", shape=(64,), low=-1, high=1)
     noise = np.random.default_rng(seed).standard_normal(64)
-    noisy = [_noised(add_noise, image, noise, t, alpha_bar) for t in steps]
+    try:
+        noisy = [_noised(add_noise, image, noise, t, alpha_bar) for t in steps]
+    except Exception as error:  # not written yet, or wrong: show the digit and say why
+        fig = show_digits((image[None] + 1) / 2, titles=["x_0"], ncols=1)
+        fig.suptitle(f"add_noise failed ({type(error).__name__}: {error})", color="#c0504d")
+        return fig
     titles = [f"t = {t}" for t in steps]
     return show_digits(np.clip((np.stack(noisy) + 1) / 2, 0, 1), titles=titles, ncols=len(steps))
 
@@ -829,7 +834,7 @@ def noising_slider(image, add_noise: Callable, alpha_bar, seed: int = 0):
             )
             return
         signal, spread = np.sqrt(weights[t]), np.sqrt(1 - weights[t])
-        caption.value = f"x_{t} = {signal:.2f} &middot; x_0 + {spread:.2f} &middot; noise"
+        caption.value = f"t = {t}: x_t = {signal:.2f} &middot; x_0 + {spread:.2f} &middot; noise"
 
     def panel(title, image):
         return widgets.VBox([widgets.HTML(f"<b>{title}</b>"), image])

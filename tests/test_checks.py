@@ -26,6 +26,10 @@ def test_check_type_is_strict_about_subclasses():
         CheckFailed, match="expected `d` to be a dict, got an object of type MyDict"
     ):
         checks.check_type(MyDict(), dict, "d")
+    with pytest.raises(CheckFailed, match=r"type float64. Convert it with float\(...\)\.$"):
+        checks.check_type(np.float64(2.5), float, "diversity")
+    with pytest.raises(CheckFailed, match=r"type int64\.$"):
+        checks.check_type(np.int64(3), float, "diversity")  # int(...) would not help
     with pytest.raises(CheckFailed, match="a bool"):
         checks.check_type(1, bool, "flag")
 
@@ -135,6 +139,10 @@ def test_check_tensor_explains_what_a_loss_should_be():
         checks.check_tensor(1.5, "loss")
     with pytest.raises(CheckFailed, match="not numpy"):
         checks.check_tensor(np.zeros(()), "loss")
+    with pytest.raises(CheckFailed, match=r"or convert the array with torch.tensor"):
+        checks.check_tensor(np.zeros(3), "betas", shape=(3,))
+    with pytest.raises(CheckFailed, match=r"NaN or infinite values\.$"):
+        checks.check_tensor(torch.full((2, 2), float("nan")), "x_t", shape=(2, 2))
     with pytest.raises(CheckFailed, match=r"shape \(\) \(a single number: take the mean"):
         checks.check_tensor(logits * 2, "loss", shape=())
     with pytest.raises(CheckFailed, match=r"shape \(any, 1\), got \(3,\)"):
