@@ -9,7 +9,9 @@ draws a PNG into an `ipywidgets.Image`, which every front end shows the same way
 GitHub's viewer, where no widget runs, still shows the point.
 
 The GAN scrubber draws snapshots saved during training (`genlab.gan.Run`), so moving
-its slider replays the game instead of training anything.
+its slider replays the game instead of training anything. Likewise, the diffusion
+stepper draws the trajectories that `genlab.diffusion.sample` kept; its frames are made
+with numpy and PIL alone, a few milliseconds each.
 
 Each explorer also records how long every redraw took in the kernel
 (`box.redraw_seconds`) and registers itself, so `latency_report()` can drive the live
