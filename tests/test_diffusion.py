@@ -57,19 +57,26 @@ def split():
     return data.load_digits()
 
 
+def train_on_digits(
+    split, steps, hidden=16, net_seed=0, noiser=add_noise, alpha_bar=ALPHA_BAR, **training
+):
+    """A fresh denoiser trained on the training digits scaled to [-1, 1], quietly."""
+    return diffusion.train_denoiser(
+        diffusion.digits_denoiser(seed=net_seed, hidden=hidden),
+        2 * split.X_train - 1,
+        split.y_train,
+        noiser,
+        alpha_bar,
+        steps=steps,
+        progress=False,
+        **training,
+    )
+
+
 @pytest.fixture(scope="module")
 def short_training(split):
     """A denoiser trained for a few hundred steps: enough to test the loops, not to draw."""
-    net = diffusion.digits_denoiser(seed=0, hidden=32)
-    return diffusion.train_denoiser(
-        net,
-        2 * split.X_train - 1,
-        split.y_train,
-        add_noise,
-        SHORT_ALPHA_BAR,
-        steps=200,
-        progress=False,
-    )
+    return train_on_digits(split, 200, hidden=32, alpha_bar=SHORT_ALPHA_BAR)
 
 
 def short_samples(training, labels, **options):
@@ -103,11 +110,7 @@ def test_training_calls_add_noise_with_a_batch_of_timesteps_and_lowers_the_loss(
         calls.append((x0.shape, noise.shape, t.shape, t.dtype, int(t.min()), int(t.max())))
         return add_noise(x0, noise, t, alpha_bar)
 
-    net = diffusion.digits_denoiser(seed=0, hidden=64)
-    images = 2 * split.X_train - 1
-    training = diffusion.train_denoiser(
-        net, images, split.y_train, spy, ALPHA_BAR, steps=400, batch_size=128, progress=False
-    )
+    training = train_on_digits(split, 400, hidden=64, noiser=spy, batch_size=128)
     assert len(calls) == 400
     assert calls[0][:4] == ((128, 64), (128, 64), (128,), torch.int64)
     assert min(c[4] for c in calls) >= 0 and max(c[5] for c in calls) <= 999
@@ -118,19 +121,7 @@ def test_training_calls_add_noise_with_a_batch_of_timesteps_and_lowers_the_loss(
 
 
 def test_training_is_reproducible(split):
-    runs = [
-        diffusion.train_denoiser(
-            diffusion.digits_denoiser(seed=1, hidden=16),
-            2 * split.X_train - 1,
-            split.y_train,
-            add_noise,
-            ALPHA_BAR,
-            steps=60,
-            seed=3,
-            progress=False,
-        )
-        for _ in range(2)
-    ]
+    runs = [train_on_digits(split, 60, net_seed=1, seed=3) for _ in range(2)]
     assert runs[0].history == runs[1].history
 
 
@@ -145,16 +136,7 @@ def test_training_is_reproducible(split):
 )
 def test_a_wrong_add_noise_stops_training_with_a_message_that_names_it(split, wrong, message):
     with pytest.raises((CheckFailed, RuntimeError), match=message):
-        diffusion.train_denoiser(
-            diffusion.digits_denoiser(hidden=16),
-            2 * split.X_train[:64] - 1,
-            split.y_train[:64],
-            wrong,
-            ALPHA_BAR,
-            steps=3,
-            batch_size=64,
-            progress=False,
-        )
+        train_on_digits(split, 3, noiser=wrong, batch_size=64)
 
 
 def test_training_refuses_digits_outside_the_model_range(split):
@@ -447,17 +429,7 @@ def test_module_04_figures():
 
 @pytest.fixture(scope="module")
 def module_run(split):
-    training = diffusion.train_denoiser(
-        diffusion.digits_denoiser(seed=0),
-        2 * split.X_train - 1,
-        split.y_train,
-        add_noise,
-        ALPHA_BAR,
-        steps=5000,
-        seed=0,
-        progress=False,
-    )
-    return training, models.digit_critic(split)
+    return train_on_digits(split, 5000, hidden=256), models.digit_critic(split)
 
 
 def test_the_module_denoiser_draws_the_digits_asked_for(module_run):
