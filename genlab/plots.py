@@ -34,6 +34,7 @@ __all__ = [
     "draw_gan_field",
     "plot_gan_losses",
     "digits_over_training",
+    "show_digit_rows",
     "plot_critic_labels",
     "plot_schedule",
     "plot_denoiser_training",
@@ -464,8 +465,19 @@ def digits_over_training(run, steps, per_row: int = 10):
         steps: training steps to show; each row is the last snapshot at or before one.
     """
     rows = [run.at(step) for step in steps]
-    images = np.concatenate([(s.samples[:per_row] + 1) / 2 for s in rows])
-    titles = [f"step {s.step}" if i == 0 else "" for s in rows for i in range(per_row)]
+    return show_digit_rows([(f"step {s.step}", s.samples[:per_row]) for s in rows])
+
+
+def show_digit_rows(rows):
+    """Rows of 8x8 digits in [-1, 1] (clipped there), each row named above its first digit.
+
+    Args:
+        rows: (name, (k, 64) digits) pairs, every row as long as the first.
+    """
+    names, digits = zip(*rows, strict=True)
+    per_row = len(digits[0])
+    images = np.clip((np.concatenate(digits) + 1) / 2, 0, 1)
+    titles = [name if i == 0 else "" for name in names for i in range(per_row)]
     return show_digits(images, titles=titles, ncols=per_row)
 
 

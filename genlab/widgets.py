@@ -44,6 +44,7 @@ from .plots import (
     draw_gan_field,
     draw_next_tokens,
     plot_boundaries,
+    show_digit_rows,
     show_digits,
     token_label,
 )
@@ -694,9 +695,7 @@ def denoising_snapshots(samples: Samples, steps: Sequence[int], per_row: int = 1
     if missing:
         raise ValueError(f"steps {missing} were not kept; choose among {kept[:3]}...{kept[-1]}")
     idx = _by_class(samples.labels, 1)[:per_row]
-    rows = [samples.trajectory[kept.index(s)][idx] for s in steps]
-    titles = [f"step {s}" if i == 0 else "" for s in steps for i in range(len(idx))]
-    return show_digits(np.clip((np.concatenate(rows) + 1) / 2, 0, 1), titles=titles, ncols=len(idx))
+    return show_digit_rows([(f"step {s}", samples.trajectory[kept.index(s)][idx]) for s in steps])
 
 
 def diffusion_stepper(samples: Samples, alpha_bar, interval: int = 100):
@@ -881,12 +880,9 @@ def guidance_snapshots(sweep: Mapping[float, Samples], per_row: int = 10):
         sweep: guidance scale -> `genlab.diffusion.Samples` drawn at that scale.
         per_row: samples per row: the first of each label, in label order.
     """
-    rows, titles = [], []
-    for w, samples in sweep.items():
-        idx = _by_class(samples.labels, 1)[:per_row]
-        rows.append(samples.images[idx])
-        titles += [f"w = {w:g}" if i == 0 else "" for i in range(len(idx))]
-    return show_digits(np.clip((np.concatenate(rows) + 1) / 2, 0, 1), titles=titles, ncols=len(idx))
+    return show_digit_rows(
+        [(f"w = {w:g}", s.images[_by_class(s.labels, 1)[:per_row]]) for w, s in sweep.items()]
+    )
 
 
 def guidance_slider(
