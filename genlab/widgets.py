@@ -87,10 +87,15 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _timed(box, redraw: Callable, changes: list[tuple[object, object]]) -> Callable:
-    """Register `box` and wrap its redraw so every call's duration lands in
-    `box.redraw_seconds`; `changes` are (control, value) pairs that exercise it. A box
-    may set `budget_ms`, its own limit at p95 (default 100 ms)."""
+def _timed(box, redraw: Callable, controls, changes: list[tuple[object, object]]) -> Callable:
+    """Make `box` live: redraw it whenever one of `controls` changes value, and draw the
+    first frame now. Every redraw's duration lands in `box.redraw_seconds`, and the box is
+    registered for `latency_report`, which plays `changes`, (control, value) pairs that
+    exercise it. A box may set `budget_ms`, its own limit at p95 (default 100 ms).
+
+    Returns:
+        The timed redraw, for a control that redraws otherwise (a button's click).
+    """
     box.redraw_seconds, box.demo_changes = [], changes
     _LIVE.append(weakref.ref(box))
 
@@ -98,6 +103,10 @@ def _timed(box, redraw: Callable, changes: list[tuple[object, object]]) -> Calla
         start = time.perf_counter()
         redraw()
         box.redraw_seconds.append(time.perf_counter() - start)
+
+    for control in controls:
+        control.observe(lambda change: timed(), names="value")
+    timed()
 
     return timed
 
@@ -234,9 +243,7 @@ def boundary_explorer(
     box = widgets.VBox([slider, image])
     box.name, box.slider, box.image = "boundary explorer", slider, image  # handles for tests
     changes = [(slider, int(s)) for s in [*sizes[1:], *sizes[-2::-1]]]
-    redraw = _timed(box, lambda: setattr(image, "value", render(slider.value)), changes)
-    slider.observe(lambda change: redraw(), names="value")
-    redraw()
+    _timed(box, lambda: setattr(image, "value", render(slider.value)), [slider], changes)
     return box
 
 
@@ -430,11 +437,8 @@ def temperature_explorer(
     changes += [(text, prompt + " the"), (text, prompt)] + [
         (choose, n) for n in names[1:] + names[:1]
     ]
-    timed = _timed(box, redraw, changes)
-    for control in (choose, text, temperature, top_k, top_p):
-        control.observe(lambda change: timed(), names="value")
+    timed = _timed(box, redraw, [choose, text, temperature, top_k, top_p], changes)
     resample.on_click(new_samples)
-    timed()
     return box
 
 
@@ -637,10 +641,7 @@ def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, inte
     changes += [(choose, n) for n in names[1:]] + [
         (slider, i) for i in range(len(steps) - 2, -1, -1)
     ]
-    timed = _timed(box, redraw, changes)
-    for control in (choose, slider):
-        control.observe(lambda change: timed(), names="value")
-    timed()
+    _timed(box, redraw, [choose, slider], changes)
     return box
 
 
@@ -673,6 +674,13 @@ def _by_class(labels: np.ndarray, per_class: int) -> np.ndarray:
     if min(len(c) for c in chosen) < per_class:
         raise ValueError(f"every label needs {per_class} samples to fill the grid")
     return np.stack(chosen, axis=1).ravel()
+
+
+def _titled(title: str, image):
+    """A widget with a bold title above it."""
+    import ipywidgets as widgets
+
+    return widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), image])
 
 
 def _noise_left(alpha_bar: np.ndarray, done: int) -> float:
@@ -745,16 +753,13 @@ def diffusion_stepper(samples: Samples, alpha_bar, interval: int = 100):
             f"{', '.join(map(str, np.unique(samples.labels)))} asked for; w = {samples.w:g}."
         )
 
-    def panel(title, image):
-        return widgets.VBox([widgets.HTML(f"<b>{title}</b>"), image])
-
     box = widgets.VBox(
         [
             widgets.HBox([play, slider]),
             widgets.HBox(
                 [
-                    panel("the samples x_t", now),
-                    panel("the network's guess of the finished digit", guess),
+                    _titled("the samples x_t", now),
+                    _titled("the network's guess of the finished digit", guess),
                 ]
             ),
             caption,
@@ -762,9 +767,7 @@ def diffusion_stepper(samples: Samples, alpha_bar, interval: int = 100):
     )
     box.name, box.budget_ms = "diffusion stepper", 50
     box.slider, box.play, box.images, box.caption = slider, play, (now, guess), caption
-    timed = _timed(box, redraw, [(slider, i) for i in range(1, len(samples.steps))])
-    slider.observe(lambda change: timed(), names="value")
-    timed()
+    _timed(box, redraw, [slider], [(slider, i) for i in range(1, len(samples.steps))])
     return box
 
 
@@ -837,21 +840,16 @@ def noising_slider(image, add_noise: Callable, alpha_bar, seed: int = 0):
         signal, spread = np.sqrt(weights[t]), np.sqrt(1 - weights[t])
         caption.value = f"t = {t}: x_t = {signal:.2f} &middot; x_0 + {spread:.2f} &middot; noise"
 
-    def panel(title, image):
-        return widgets.VBox([widgets.HTML(f"<b>{title}</b>"), image])
-
     box = widgets.VBox(
         [
             slider,
-            widgets.HBox([panel("x_0", clean), panel("noise", static), panel("x_t", mixed)]),
+            widgets.HBox([_titled("x_0", clean), _titled("noise", static), _titled("x_t", mixed)]),
             caption,
         ]
     )
     box.name, box.slider, box.image, box.caption = "forward noising", slider, mixed, caption
     changes = [(slider, t) for t in range(0, len(weights), max(1, len(weights) // 40))][1:]
-    timed = _timed(box, redraw, changes)
-    slider.observe(lambda change: timed(), names="value")
-    timed()
+    _timed(box, redraw, [slider], changes)
     return box
 
 
@@ -924,7 +922,5 @@ def guidance_slider(
     box = widgets.VBox([slider, image, caption])
     box.name, box.slider, box.image, box.caption = "guidance", slider, image, caption
     changes = [(slider, w) for w in scales[1:]] + [(slider, w) for w in scales[-2::-1]]
-    timed = _timed(box, redraw, changes)
-    slider.observe(lambda change: timed(), names="value")
-    timed()
+    _timed(box, redraw, [slider], changes)
     return box
