@@ -173,11 +173,12 @@ def check_tensor(
     """
     import torch  # here, not at the top: the modules without torch use these checks too
 
+    loss = shape in (None, ())  # how module 03 checks its losses; the hints below are for them
     if type(value) is not torch.Tensor:
         hint = ""
-        if isinstance(value, float | int | np.floating | np.integer) and shape in (None, ()):
+        if isinstance(value, float | int | np.floating | np.integer) and loss:
             hint = " Return the tensor itself, not `.item()`: training needs its gradient."
-        elif isinstance(value, np.ndarray) and shape in (None, ()):
+        elif isinstance(value, np.ndarray) and loss:
             hint = " Compute it with torch functions on the tensors you were given, not numpy."
         elif isinstance(value, np.ndarray):
             hint = " Compute it with torch functions, or convert the array with torch.tensor(...)."
@@ -189,7 +190,7 @@ def check_tensor(
         raise CheckFailed(f"expected `{name}` to hold floating-point numbers, got {value.dtype}.")
     if not torch.isfinite(value.detach()).all():
         hint = ""
-        if shape in (None, ()):  # a loss: the usual cause is an unstable formula
+        if loss:  # the usual cause is an unstable formula
             hint = (
                 "; a logit of +-100 must still give a finite loss: use softplus or "
                 "binary_cross_entropy_with_logits, not log(sigmoid(...))"
