@@ -5,14 +5,19 @@ authored here, `release/` is generated from it, and grading writes `submitted/`,
 `autograded/`, `feedback/` and `gradebook.db` next to this file (all git-ignored).
 """
 
+import os
 from pathlib import Path
 
-from genlab.grading import autograde_preprocessors
+from genlab.grading import autograde_preprocessors, feedback_preprocessors
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "genai"
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+
+# The exchange: a folder every student can write to (students' side:
+# nbgrader_config_students.py). Set GENLAB_EXCHANGE to move it.
+c.Exchange.root = os.environ.get("GENLAB_EXCHANGE", "/srv/nbgrader/exchange")
 
 # One cell may run for at most two minutes; every module's slowest cell takes seconds.
 c.Execute.timeout = 120
@@ -31,3 +36,18 @@ c.CourseDirectory.max_dir_size = 20_000
 # Runaway printing in a submission is cut in the graded copy.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Feedback says, per test cell, whether the hidden checks passed and what they earned,
+# never what they are (nbgrader would show their source).
+c.GenerateFeedback.preprocessors = feedback_preprocessors()
+
+# Hand-ins through an LMS (students on Colab download their notebook and upload it):
+# save the LMS's "download all submissions" zip as downloaded/<module>/archive/<any>.zip
+# and run `nbgrader zip_collect <module>`. The LMS names each file
+#   <student>_[late_]<id>_[<id>_...]<name the student uploaded>
+# (Canvas adds "late_" and two ids); Colab may prepend "Copy of ", and a browser that
+# downloads twice appends " (1)". The pattern is matched against the whole path.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*/(?P<student_id>[^/_]+)_(?:late_)?(?:\d+_)+(?:Copy of )?"
+    r"(?P<file_id>[^/]+?)(?: \(\d+\))?\.ipynb$"
+)

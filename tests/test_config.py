@@ -11,9 +11,11 @@ def _config():
 def _configurable(name):
     import nbgrader.converters as converters
     import nbgrader.coursedir as coursedir
+    import nbgrader.exchange.default as exchange
+    import nbgrader.plugins as plugins
     import nbgrader.preprocessors as preprocessors
 
-    for module in (converters, coursedir, preprocessors):
+    for module in (converters, coursedir, preprocessors, exchange, plugins):
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(f"nbgrader_config.py configures {name}, which nbgrader does not have")
@@ -40,3 +42,15 @@ def test_the_course_settings():
     assert (
         names.index("Execute") < names.index("StderrIsNotFailure") < names.index("SaveAutoGrades")
     )
+
+    names = [cls.__name__ for cls in config.GenerateFeedback.preprocessors]
+    assert names.index("GetGrades") < names.index("HideHiddenTests")
+
+
+def test_students_use_the_instructors_course_and_exchange(monkeypatch):
+    monkeypatch.setenv("GENLAB_EXCHANGE", "/tmp/some/exchange")
+    students = PyFileConfigLoader("nbgrader_config_students.py", path=str(ROOT)).load_config()
+    config = _config()
+    assert students.CourseDirectory.course_id == config.CourseDirectory.course_id
+    assert students.Exchange.root == config.Exchange.root == "/tmp/some/exchange"
+    assert set(students) == {"CourseDirectory", "Exchange"}  # nothing else on their side
