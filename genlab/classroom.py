@@ -1,0 +1,535 @@
+"""The instructor's side of a term: grade a module with several processes, report on a class.
+
+nbgrader does every step of a term (release, collect, autograde, feedback, export) one
+student after another. `grade` runs nbgrader's own autograding, `NbGraderAPI.autograde`,
+the code behind `nbgrader autograde`, in N worker processes at once, with a progress bar,
+resume and a summary; the scores are those nbgrader writes. `report` reads the gradebook
+and writes what an instructor looks at: the LMS's CSV (nbgrader's own export), the mean
+score of every question, a histogram of totals and the submissions that failed to grade.
+
+Command line (installed with the package): `genlab grade <module> --workers 2`,
+`genlab release-feedback <module>`, `genlab report <module>`, `genlab demo` (`genlab.demo`).
+
+What this module leaves out: sandboxing student code (a later issue); grading on several
+machines (a JupyterHub with one grader is the limit here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import sqlite3
+import sys
+import textwrap
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = [
+    "Outcome",
+    "GradingSummary",
+    "ClassReport",
+    "grade",
+    "release_feedback",
+    "report",
+    "main",
+]
+
+# Numerical libraries in a kernel would each start one thread per core; N kernels at once
+# share the cores instead.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# How long a worker waits for another one's gradebook transaction (they take milliseconds).
+BUSY_TIMEOUT_MS = 120_000
+
+
+def reports_dir(course: Path, module: str) -> Path:
+    """Where grading and the report write for `module`: reports/<module>/ (git-ignored)."""
+    return Path(course) / "reports" / module
+
+
+# ---------------------------------------------------------------------------
+# Grading in parallel
+
+
+@dataclass
+class Outcome:
+    """What happened to one student's submission."""
+
+    student: str
+    status: str  # "graded", "skipped" (graded before and not handed in again) or "failed"
+    reason: str = ""  # why it failed: the exception's last line
+    seconds: float = 0.0
+
+
+@dataclass
+class GradingSummary:
+    module: str
+    workers: int
+    seconds: float
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def having(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    def __str__(self) -> str:
+        graded, failed, skipped = (self.having(s) for s in ("graded", "failed", "skipped"))
+        lines = [
+            f"{self.module}: {len(graded)} graded, {len(failed)} failed, "
+            f"{len(skipped)} skipped ({self.workers} workers, {self.seconds:.0f} s)"
+        ]
+        lines += [f"  failed  {o.student}: {o.reason}" for o in failed]
+        return "\n".join(lines)
+
+
+def _wait_for_the_gradebook() -> None:
+    """Let every SQLite connection of this process wait up to BUSY_TIMEOUT_MS for the lock.
+
+    SQLite lets one connection write at a time; pysqlite makes the others wait at most 5 s,
+    then fail with "database is locked" (and nbgrader stops on that error). N workers
+    queue for the gradebook, and on a loaded machine the worker that holds the lock can
+    stall longer than that (a commit behind slow disk I/O, a process starved of CPU by N
+    kernels, an instructor's formgrader writing a long batch). Transactions take
+    milliseconds; waiting two minutes costs nothing and loses nothing.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _set_busy_timeout):
+        event.listen(Engine, "connect", _set_busy_timeout)
+
+
+def _set_busy_timeout(dbapi_connection, _record) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def _nbgrader_api():
+    """nbgrader's API, configured as `nbgrader` would be when run from the current folder."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.apps.nbgraderapp import NbGraderApp
+
+    app = NbGraderApp()
+    app.initialize([])
+    return NbGraderAPI(config=app.config)
+
+
+_API = None  # one per worker process
+
+
+def _start_worker(course: str, threads: int, log_path: str) -> None:
+    global _API
+    os.chdir(course)
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    # Everything a worker and its kernels print goes to the log, not over the progress bar.
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    _wait_for_the_gradebook()
+    _API = _nbgrader_api()
+
+
+_RECORD = re.compile(r"^\[[A-Z]+\] ", re.M)
+
+
+def _reason(result: dict) -> str:
+    """Why autograding failed: the last line of the traceback nbgrader logged.
+
+    nbgrader logs the traceback of the failing submission, then raises a generic
+    NbGraderException ("see the traceback above"), which says nothing and is skipped.
+    """
+    records = _RECORD.split(result.get("log", "") + "\n[ERROR] " + result.get("error", ""))
+    tracebacks = [
+        textwrap.dedent(r.partition("\n")[2])
+        for r in records
+        if r.startswith("Traceback (most recent call last):") and "NbGraderException" not in r
+    ]
+    if not tracebacks:
+        return "unknown error: see grading.log"
+    # In a traceback, only the lines naming an exception start at the margin.
+    reason = [line for line in tracebacks[-1].splitlines() if line[:1].strip()][-1].strip()
+    return reason if len(reason) <= 200 else reason[:197] + "..."
+
+
+def _grade_one(module: str, student: str, force: bool) -> Outcome:
+    start = time.perf_counter()
+    result = _API.autograde(module, student, force=force, create=True)
+    log = result.get("log", "")
+    if not result["success"]:
+        outcome = Outcome(student, "failed", _reason(result))
+    elif "Skipping existing assignment" in log:
+        outcome = Outcome(student, "skipped")
+    else:
+        outcome = Outcome(student, "graded")
+    outcome.seconds = round(time.perf_counter() - start, 2)
+    print(f"===== {module} / {student}: {outcome.status}", file=sys.stderr)
+    print(log + result.get("error", ""), file=sys.stderr, flush=True)
+    return outcome
+
+
+def _submitted(course: Path, module: str) -> list[str]:
+    return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{module}") if p.is_dir())
+
+
+def _interrupted(course: Path, module: str, student: str) -> bool:
+    """A grading stopped half-way (a killed process) leaves notebooks missing from autograded/."""
+    done = course / "autograded" / student / module
+    handed_in = (course / "submitted" / student / module).glob("*.ipynb")
+    return done.is_dir() and any(not (done / nb.name).exists() for nb in handed_in)
+
+
+def _check_released(course: Path, module: str) -> None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    api = _nbgrader_api()
+    db_url = api.coursedir.db_url
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
+        raise SystemExit(
+            f"There is no gradebook at {db_url}: run `nbgrader generate_assignment {module}` "
+            f"in {course} first."
+        )
+    with Gradebook(db_url, api.coursedir.course_id) as gb:
+        try:
+            gb.find_assignment(module)
+        except MissingEntry:
+            raise SystemExit(
+                f"{module} is not in the gradebook: run `nbgrader generate_assignment {module}` "
+                f"in {course} first."
+            ) from None
+
+
+def grade(
+    module: str,
+    *,
+    course: str | Path = ".",
+    workers: int = 2,
+    force: bool = False,
+    students: list[str] | None = None,
+    progress: bool = True,
+) -> GradingSummary:
+    """Autograde every submission of `module` in submitted/ with `workers` processes.
+
+    A submission graded before and not handed in again since is skipped unless `force`
+    (nbgrader's own rule), so an interrupted run resumes where it stopped. One failing
+    submission never stops the others. The outcome of every student is kept in
+    reports/<module>/grading.json and everything nbgrader logged in grading.log.
+
+    Args:
+        module: the assignment, e.g. "01-judging-vs-creating".
+        course: the course directory (where nbgrader_config.py is).
+        workers: processes grading at once; each notebook's numerical libraries get
+            cores // workers threads.
+        force: grade again what was graded before.
+        students: only these students (default: everyone with a submission).
+    """
+    course = Path(course).resolve()
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    cwd = Path.cwd()
+    os.chdir(course)
+    try:
+        _check_released(course, module)
+    finally:
+        os.chdir(cwd)
+    handed_in = _submitted(course, module)
+    todo = [s for s in handed_in if students is None or s in students]
+    missing = sorted(set(students or []) - set(handed_in))
+    out = reports_dir(course, module)
+    out.mkdir(parents=True, exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    start = time.perf_counter()
+    outcomes = [Outcome(s, "failed", "no submission in submitted/") for s in missing]
+    with ProcessPoolExecutor(
+        max_workers=min(workers, max(1, len(todo))),
+        mp_context=get_context("spawn"),  # a clean interpreter: no forked locks or sockets
+        initializer=_start_worker,
+        initargs=(str(course), threads, str(out / "grading.log")),
+    ) as pool:
+        futures = {
+            pool.submit(_grade_one, module, s, force or _interrupted(course, module, s)): s
+            for s in todo
+        }
+        bar = tqdm(
+            total=len(futures), desc=f"grading {module}", unit="student", disable=not progress
+        )
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except BrokenProcessPool as error:
+                outcome = Outcome(futures[future], "failed", f"the grading process died: {error}")
+            outcomes.append(outcome)
+            bar.update()
+            bar.set_postfix(failed=sum(o.status == "failed" for o in outcomes))
+        bar.close()
+    summary = GradingSummary(module, workers, time.perf_counter() - start, outcomes)
+    summary.outcomes.sort(key=lambda o: o.student)
+    _record(out / "grading.json", summary)
+    return summary
+
+
+def _record(path: Path, summary: GradingSummary) -> None:
+    """Keep the latest outcome of every student; a skip keeps what the last grading found."""
+    record = json.loads(path.read_text()) if path.exists() else {}
+    for outcome in summary.outcomes:
+        if outcome.status != "skipped" or outcome.student not in record:
+            record[outcome.student] = asdict(outcome)
+    path.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Feedback
+
+
+def release_feedback(module: str, *, course: str | Path = ".") -> tuple[list[str], list[str]]:
+    """Release the feedback of `module` through the exchange to everyone who submitted there.
+
+    `nbgrader release_feedback` stops with FileNotFoundError at the first feedback without
+    a timestamp.txt, and every hand-in that `zip_collect` took from an LMS has none (the
+    LMS's file names carry no time). Those students are returned instead: upload their
+    feedback/<student>/<module>/*.html to the LMS.
+
+    Returns:
+        (released, for_the_lms): student ids.
+    """
+    course = Path(course).resolve()
+    cwd = Path.cwd()
+    os.chdir(course)
+    try:
+        api = _nbgrader_api()
+        released, for_the_lms = [], []
+        for folder in sorted((course / "feedback").glob(f"*/{module}")):
+            student = folder.parent.name
+            if not (folder / "timestamp.txt").exists():
+                for_the_lms.append(student)
+                continue
+            result = api.release_feedback(module, student)
+            if not result["success"]:
+                raise RuntimeError(f"releasing {student}'s feedback failed: {_reason(result)}")
+            released.append(student)
+    finally:
+        os.chdir(cwd)
+    return released, for_the_lms
+
+
+# ---------------------------------------------------------------------------
+# The class report
+
+
+@dataclass
+class ClassReport:
+    module: str
+    questions: list[dict]  # per grade cell: question, points, mean, full_marks, to_grade_by_hand
+    totals: dict[str, float]  # student -> score
+    max_score: float
+    failed: dict[str, str]  # student -> why grading failed
+    files: list[Path]
+
+    def __str__(self) -> str:
+        lines = [f"{self.module}: {len(self.totals)} graded, {len(self.failed)} failed to grade"]
+        lines.append(f"  {'question':<40} {'points':>6} {'mean':>6} {'full marks':>10}")
+        for q in self.questions:
+            by_hand = (
+                f"  ({q['to_grade_by_hand']} to grade by hand)" if q["to_grade_by_hand"] else ""
+            )
+            lines.append(
+                f"  {q['question']:<40} {q['points']:>6g} {q['mean']:>6.2f} "
+                f"{q['full_marks']:>10.0%}{by_hand}"
+            )
+        lines.append(f"  {'student':<40} {'total':>6}")
+        for student, total in sorted(self.totals.items()):
+            lines.append(f"  {student:<40} {total:>6g} / {self.max_score:g}")
+        lines += [f"  failed  {s}: {why}" for s, why in sorted(self.failed.items())]
+        lines += [f"  wrote {f}" for f in self.files]
+        return "\n".join(lines)
+
+
+def _question_order(course: Path, module: str) -> list[str]:
+    """Grade ids in the order the notebook asks them (the gradebook keeps no order)."""
+    import nbformat
+
+    names = []
+    for folder in ("source", "release"):
+        for path in sorted((course / folder / module).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            names += [
+                c.metadata["nbgrader"]["grade_id"]
+                for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade")
+            ]
+        if names:
+            break
+    return names
+
+
+def report(module: str, *, course: str | Path = ".") -> ClassReport:
+    """Write reports/<module>/: grades.csv, questions.csv and report.png; return the report.
+
+    grades.csv is nbgrader's CSV export of this module (one row per student: raw score,
+    late penalty, score, max score), what an LMS imports. questions.csv has the mean
+    score of every question and the share of students with full marks; report.png shows
+    those means beside a histogram of totals. Students whose submission failed to grade
+    are listed with the reason `grade` recorded.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.plugins import CsvExportPlugin
+
+    course = Path(course).resolve()
+    out = reports_dir(course, module)
+    out.mkdir(parents=True, exist_ok=True)
+    cwd = Path.cwd()
+    os.chdir(course)
+    try:
+        api = _nbgrader_api()
+    finally:
+        os.chdir(cwd)
+    scores: dict[str, dict[str, float]] = {}
+    points: dict[str, float] = {}
+    by_hand: dict[str, int] = {}
+    totals: dict[str, float] = {}
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        assignment = gb.find_assignment(module)
+        max_score = assignment.max_score
+        for student in gb.students:
+            if not (course / "autograded" / student.id / module).is_dir():
+                continue  # never graded, or its grading failed
+            try:
+                submission = gb.find_submission(module, student.id)
+            except MissingEntry:
+                continue
+            totals[student.id] = submission.score
+            for notebook in submission.notebooks:
+                for g in notebook.grades:
+                    scores.setdefault(g.name, {})[student.id] = g.score
+                    points[g.name] = g.max_score
+                    by_hand[g.name] = by_hand.get(g.name, 0) + bool(g.needs_manual_grade)
+        CsvExportPlugin(to=str(out / "grades.csv"), assignment=[module]).export(gb)
+
+    order = [q for q in _question_order(course, module) if q in scores]
+    order += sorted(set(scores) - set(order))
+    questions = [
+        {
+            "question": q,
+            "points": points[q],
+            "mean": sum(scores[q].values()) / len(scores[q]),
+            "full_marks": sum(s >= points[q] for s in scores[q].values()) / len(scores[q]),
+            "to_grade_by_hand": by_hand[q],
+        }
+        for q in order
+    ]
+    with open(out / "questions.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(questions[0]) if questions else ["question"])
+        writer.writeheader()
+        writer.writerows(questions)
+
+    failed = {}
+    record = out / "grading.json"
+    if record.exists():
+        failed = {
+            s: o["reason"]
+            for s, o in json.loads(record.read_text()).items()
+            if o["status"] == "failed"
+        }
+    for student in _submitted(course, module):
+        if student not in totals and student not in failed:
+            failed[student] = "not graded (run `genlab grade`)"
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+    left.barh(
+        [q["question"] + (" (by hand)" if q["to_grade_by_hand"] else "") for q in questions][::-1],
+        [q["mean"] / q["points"] if q["points"] else 0 for q in questions][::-1],
+        color="tab:blue",
+    )
+    left.set_xlim(0, 1)
+    left.set_xlabel("mean score, share of the question's points")
+    left.set_title(f"{module}: questions")
+    right.hist(
+        list(totals.values()),
+        bins=min(20, max(5, len(totals))),
+        range=(0, max_score),
+        color="tab:green",
+    )
+    right.set_xlabel(f"total score (of {max_score:g})")
+    right.set_ylabel("students")
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))
+    right.set_title(f"{len(totals)} graded, {len(failed)} failed to grade")
+    fig.savefig(out / "report.png", dpi=100)
+
+    files = [out / "grades.csv", out / "questions.csv", out / "report.png"]
+    return ClassReport(module, questions, totals, max_score, failed, files)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    g = commands.add_parser("grade", help="autograde every submission of a module in parallel")
+    g.add_argument("module")
+    g.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)"
+    )
+    g.add_argument("--force", action="store_true", help="grade again what was graded before")
+    g.add_argument("--student", action="append", help="only this student (repeatable)")
+    g.add_argument("--course", default=".", help="the course directory (default: here)")
+    f = commands.add_parser(
+        "release-feedback", help="release feedback to the exchange's students; list the LMS's"
+    )
+    f.add_argument("module")
+    f.add_argument("--course", default=".")
+    r = commands.add_parser("report", help="grades.csv, per-question means and a histogram")
+    r.add_argument("module")
+    r.add_argument("--course", default=".")
+    d = commands.add_parser(
+        "demo", help="a synthetic class of module 01, graded from release to feedback"
+    )
+    d.add_argument("--dir", help="where to build it (default: a new temporary folder)")
+    d.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    if args.command == "grade":
+        summary = grade(
+            args.module,
+            course=args.course,
+            workers=args.workers,
+            force=args.force,
+            students=args.student,
+        )
+        print(summary)
+        print(f"  log: {reports_dir(Path(args.course).resolve(), args.module) / 'grading.log'}")
+        return 1 if summary.having("failed") else 0
+    if args.command == "release-feedback":
+        released, for_the_lms = release_feedback(args.module, course=args.course)
+        print(f"released through the exchange: {', '.join(released) or 'nobody'}")
+        if for_the_lms:
+            print(
+                f"handed in through the LMS (upload feedback/<student>/{args.module}/ there): "
+                + ", ".join(for_the_lms)
+            )
+        return 0
+    if args.command == "report":
+        print(report(args.module, course=args.course))
+        return 0
+    from genlab.demo import run_demo
+
+    run_demo(args.dir, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
