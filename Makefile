@@ -3,7 +3,8 @@
 #   make lab       install, then launch JupyterLab on the course
 #   make test      install, then lint and run every test
 #   make release   regenerate release/ from source/ (byte-stable)
-#   make bench     time and measure every module
+#   make bench     time and measure every module, then grading a class (bench/grading.py)
+#   make demo      a synthetic class of module 01 taken through a whole term
 #   make compat    genlab's unit tests on the oldest and newest supported Pythons
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ TORCH_INDEX ?=
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test release bench lint compat
+.PHONY: install lab test release bench demo lint compat
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +32,8 @@ lab: install
 	  release/01-judging-vs-creating/01-judging-vs-creating.ipynb
 
 lint: install
-	$(BIN)/ruff check genlab tests bench nbgrader_config.py
-	$(BIN)/ruff format --check genlab tests bench nbgrader_config.py
+	$(BIN)/ruff check genlab tests bench nbgrader_config.py nbgrader_config_students.py
+	$(BIN)/ruff format --check genlab tests bench nbgrader_config.py nbgrader_config_students.py
 
 test: lint
 	$(BIN)/python -m pytest
@@ -42,6 +43,10 @@ release: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/grading.py
+
+demo: install
+	$(BIN)/genlab demo
 
 # genlab supports Python 3.10 to 3.12; the full suite runs on the default python3. Here its
 # unit tests also run on 3.10 and 3.12 where those are installed, without torch (the CPU

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import copy
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
+from genlab.demo import REGION, solution_ids, solved  # noqa: F401 (the tests' submissions)
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
 RELEASE = ROOT / "release"
-
-REGION = re.compile(
-    r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*### END \1[ \t]*$",
-    re.S | re.M,
-)
 
 
 def modules() -> list[str]:
@@ -36,17 +31,20 @@ def nbgrader_meta(cell) -> dict:
     return cell.metadata.get("nbgrader", {})
 
 
-def hidden_lines(nb) -> set[str]:
-    """Lines that appear only inside solution or hidden-test regions of a source notebook.
+def hidden_lines(nb, regions=("SOLUTION", "HIDDEN TESTS")) -> set[str]:
+    """Lines that appear only inside solution or hidden-test regions of a source notebook
+    (or only inside the kinds of region named in `regions`).
 
-    A line that also appears outside every region (a blank line, `return self`) is public
-    anyway and is not counted.
+    A line that also appears outside those regions (a blank line, `return self`, or for
+    hidden tests a line of the reference solution, which a student may well write) is not
+    secret and is not counted.
     """
     inside, outside = set(), set()
     for cell in nb.cells:
         text = cell.source
         for match in REGION.finditer(text):
-            inside.update(line.strip() for line in match.group(2).splitlines())
+            lines = {line.strip() for line in match.group(2).splitlines()}
+            (inside if match.group(1) in regions else outside).update(lines)
         outside.update(line.strip() for line in REGION.sub("", text).splitlines())
     return {line for line in inside - outside if len(line) > 3}
 
@@ -79,39 +77,12 @@ def copy_course(dest: Path) -> Path:
         "feedback",
         "gradebook.db",
         "exchange",
+        "downloaded",
+        "reports",
         "bench",
     )
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
-
-
-# ---------------------------------------------------------------------------
-# Submissions built from the release notebook
-
-
-def _strip_markers(text: str) -> str:
-    """The solution as a student would hand it in: the region's body, markers gone."""
-    return REGION.sub(lambda m: m.group(2), text)
-
-
-def solved(release_nb, source_nb, grade_ids: set[str] | None = None):
-    """The release notebook with the reference solution in every solution cell (or in those
-    whose grade_id is in `grade_ids`); the rest stays untouched."""
-    answers = {
-        nbgrader_meta(c)["grade_id"]: _strip_markers(c.source)
-        for c in source_nb.cells
-        if nbgrader_meta(c).get("solution")
-    }
-    nb = copy.deepcopy(release_nb)
-    for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if nbgrader_meta(cell).get("solution") and (grade_ids is None or grade_id in grade_ids):
-            cell.source = answers[grade_id]
-    return nb
-
-
-def solution_ids(nb) -> list[str]:
-    return [nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_meta(c).get("solution")]
 
 
 def read(path: Path):

@@ -1,7 +1,8 @@
 """The whole grading path on every module: release -> submissions -> autograde -> gradebook.
 
-Five students hand in each module in a scratch course; `nbgrader autograde` grades them
-and the scores are read back through nbgrader's Gradebook API.
+Five students hand in each module in a scratch course; `genlab.classroom.grade` grades
+them with nbgrader's autograding in two processes (test_term.py holds its scores equal to
+serial `nbgrader autograde`), and the scores are read back through nbgrader's Gradebook API.
 """
 
 import copy
@@ -23,6 +24,8 @@ from course import (
     source_notebook,
 )
 from nbgrader.api import Gradebook
+
+from genlab.classroom import grade
 
 pytestmark = pytest.mark.grading
 MODULES = modules()
@@ -67,10 +70,9 @@ def graded(tmp_path_factory):
             folder = course / "submitted" / student / module
             folder.mkdir(parents=True)
             nbformat.write(nb, folder / f"{module}.ipynb")
-        result = subprocess.run(
-            ["nbgrader", "autograde", module], cwd=course, capture_output=True, text=True
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        summary = grade(module, course=course, workers=2, progress=False)
+        assert not summary.having("failed"), str(summary)
+        assert len(summary.having("graded")) == 5
     return course
 
 

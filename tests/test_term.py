@@ -1,0 +1,162 @@
+"""The instructor's whole term on module 01, as `genlab demo` runs it.
+
+Release to an exchange folder; three students fetch, work and submit; three more hand in
+through an LMS zip (one of them a broken file); collect and zip_collect; grade in two
+processes; feedback generated, released and fetched; the class report. Then the results
+are held to what the issue promises: scores equal to nbgrader's serial autograde, resume,
+and no hidden test in any feedback.
+"""
+
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+from course import autograded_cells, autograded_points, hidden_lines, read, source_notebook
+from nbgrader.api import Gradebook
+
+from genlab.classroom import grade
+from genlab.demo import EXCHANGE_STUDENTS, LMS_NAMES, MODULE, run_demo
+
+pytestmark = pytest.mark.grading
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    return run_demo(tmp_path_factory.mktemp("term"), verbose=False)
+
+
+def _scores(course):
+    """(student, grade id) -> auto score, for every grade in the gradebook."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="genai") as gb:
+        return {
+            (s.student.id, g.name): g.auto_score
+            for s in gb.assignment_submissions(MODULE)
+            for nb in s.notebooks
+            for g in nb.grades
+        }
+
+
+def _text(html_path):
+    """What a reader sees in an HTML file (code is split into highlighting spans)."""
+    return BeautifulSoup(html_path.read_text(), "html.parser").get_text()
+
+
+def _feedback_files(term):
+    files = list((term.course / "feedback").glob(f"*/{MODULE}/*.html"))
+    for home in term.homes.values():
+        files += list((home / MODULE / "feedback").glob("*/*.html"))
+    return files
+
+
+def test_three_students_fetch_their_own_feedback_through_the_exchange(term):
+    for student in EXCHANGE_STUDENTS:
+        fetched = list((term.homes[student] / MODULE / "feedback").glob(f"*/{MODULE}.html"))
+        assert len(fetched) == 1, f"{student} fetched {fetched}"
+        made = term.course / "feedback" / student / MODULE / f"{MODULE}.html"
+        assert fetched[0].read_text() == made.read_text()
+
+
+def test_lms_hand_ins_land_under_their_students_with_the_released_name(term):
+    for student in LMS_NAMES:
+        folder = term.course / "submitted" / student / MODULE
+        assert [p.name for p in folder.glob("*.ipynb")] == [f"{MODULE}.ipynb"]
+
+
+def test_every_hand_in_is_graded_or_reported_with_its_reason(term):
+    full = autograded_points(read(source_notebook(MODULE)))
+    totals = term.report.totals
+    assert totals["ada"] == totals["dee"] == full
+    assert 0 < totals["ben"] == totals["fay"] < full
+    assert totals["cy"] == 0
+    [failed] = term.grading.having("failed")
+    assert failed.student == "eve" and "NotJSONError" in failed.reason
+    assert term.report.failed == {"eve": failed.reason}
+    assert {o.student for o in term.grading.having("graded")} == set(totals)
+
+
+def test_parallel_scores_equal_nbgrader_serial_autograde(term, tmp_path):
+    serial = shutil.copytree(term.course, tmp_path / "serial")
+    result = subprocess.run(
+        ["nbgrader", "autograde", MODULE, "--force"], cwd=serial, capture_output=True, text=True
+    )
+    assert "student 'eve'" in result.stderr  # the broken file fails there too
+    parallel, again = _scores(term.course), _scores(serial)
+    assert len(parallel) == 6 * 14
+    assert parallel == again
+
+
+def test_a_second_run_grades_only_what_changed_or_was_cut_short(term, tmp_path):
+    course = shutil.copytree(term.course, tmp_path / "course")
+    before = _scores(course)
+    # ben hands in again; ada's grading was killed half-way (its notebook never written)
+    later = datetime.now(timezone.utc) + timedelta(minutes=5)
+    (course / "submitted" / "ben" / MODULE / "timestamp.txt").write_text(
+        later.strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    )
+    (course / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb").unlink()
+    summary = grade(MODULE, course=course, workers=2, progress=False)
+    status = {o.student: o.status for o in summary.outcomes}
+    assert status == {
+        "ada": "graded",
+        "ben": "graded",
+        "cy": "skipped",
+        "dee": "skipped",
+        "fay": "skipped",
+        "eve": "failed",
+    }
+    assert _scores(course) == before
+    assert (course / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb").exists()
+
+
+def test_no_hidden_test_line_appears_in_any_feedback(term):
+    source = read(source_notebook(MODULE))
+    secret = hidden_lines(source, regions=("HIDDEN TESTS",))
+    assert len(secret) > 20
+    # The check has teeth: autograding put the hidden tests back, so nbgrader's own
+    # feedback, made from these notebooks, would show them.
+    autograded = nbformat.read(term.course / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb", 4)
+    assert secret <= {line.strip() for c in autograded.cells for line in c.source.splitlines()}
+    files = _feedback_files(term)
+    assert len(files) == 5 + len(EXCHANGE_STUDENTS)  # eve's failed; the fetched copies
+    for path in files:
+        text = _text(path)
+        lines = {line.strip() for line in text.splitlines()}
+        # a hidden line shown as a line, or (if long enough to be unmistakable) inside one
+        leaked = sorted(line for line in secret if line in lines or len(line) > 25 and line in text)
+        assert not leaked, f"{path} shows hidden test lines: {leaked[:5]}"
+        assert "HIDDEN TESTS" not in path.read_text()
+
+
+def test_feedback_gives_each_hidden_check_its_verdict_and_points(term):
+    source = read(source_notebook(MODULE))
+    with_hidden = [c for c in autograded_cells(source) if "BEGIN HIDDEN TESTS" in c.source]
+    right = _text(term.course / "feedback" / "ada" / MODULE / f"{MODULE}.html")
+    verdicts = [line for line in right.splitlines() if line.startswith("Hidden checks: all passed")]
+    assert len(verdicts) == len(with_hidden)
+    for cell in with_hidden:
+        points = cell.metadata.nbgrader["points"]
+        assert f"{points:g} of {points:g} point" in right
+    blank = _text(term.course / "feedback" / "cy" / MODULE / f"{MODULE}.html")
+    assert "Hidden checks: all passed" not in blank
+    assert blank.count("A visible check failed, so the hidden checks did not run.") >= 5
+    assert "NotImplementedError" in blank
+
+
+def test_the_class_report(term):
+    report = term.report
+    assert [p.name for p in report.files] == ["grades.csv", "questions.csv", "report.png"]
+    assert report.files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = report.files[0].read_text().splitlines()
+    assert lines[0].startswith("assignment,duedate,timestamp,student_id")
+    assert len(lines) == 1 + 6  # every student of the gradebook, eve at 0
+    scores = _scores(term.course)
+    graded = sorted(report.totals)
+    for q in report.questions:
+        expected = sum(scores[(s, q["question"])] or 0 for s in graded) / len(graded)
+        assert q["mean"] == pytest.approx(expected), q
+    by_name = {q["question"]: q for q in report.questions}
+    assert by_name["combined_system"]["to_grade_by_hand"] >= 4
+    assert list(by_name)[0] == "task_kinds_check"  # in the notebook's order
