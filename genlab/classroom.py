@@ -111,14 +111,20 @@ def _set_busy_timeout(dbapi_connection, _record) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
-def _nbgrader_api():
-    """nbgrader's API, configured as `nbgrader` would be when run from the current folder."""
+def _nbgrader_api(course: Path):
+    """nbgrader's API, configured as `nbgrader` is when run in `course` (it reads the
+    nbgrader_config.py of the folder it runs in)."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.apps.nbgraderapp import NbGraderApp
 
-    app = NbGraderApp()
-    app.initialize([])
-    return NbGraderAPI(config=app.config)
+    cwd = Path.cwd()
+    os.chdir(course)
+    try:
+        app = NbGraderApp()
+        app.initialize([])
+        return NbGraderAPI(config=app.config)
+    finally:
+        os.chdir(cwd)
 
 
 _API = None  # one per worker process
@@ -134,7 +140,7 @@ def _start_worker(course: str, threads: int, log_path: str) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     _wait_for_the_gradebook()
-    _API = _nbgrader_api()
+    _API = _nbgrader_api(Path(course))
 
 
 _RECORD = re.compile(r"^\[[A-Z]+\] ", re.M)
@@ -189,7 +195,7 @@ def _interrupted(course: Path, module: str, student: str) -> bool:
 def _check_released(course: Path, module: str) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    api = _nbgrader_api()
+    api = _nbgrader_api(course)
     db_url = api.coursedir.db_url
     if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
         raise SystemExit(
@@ -233,12 +239,7 @@ def grade(
     course = Path(course).resolve()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    cwd = Path.cwd()
-    os.chdir(course)
-    try:
-        _check_released(course, module)
-    finally:
-        os.chdir(cwd)
+    _check_released(course, module)
     handed_in = _submitted(course, module)
     todo = [s for s in handed_in if students is None or s in students]
     missing = sorted(set(students or []) - set(handed_in))
@@ -300,22 +301,17 @@ def release_feedback(module: str, *, course: str | Path = ".") -> tuple[list[str
         (released, for_the_lms): student ids.
     """
     course = Path(course).resolve()
-    cwd = Path.cwd()
-    os.chdir(course)
-    try:
-        api = _nbgrader_api()
-        released, for_the_lms = [], []
-        for folder in sorted((course / "feedback").glob(f"*/{module}")):
-            student = folder.parent.name
-            if not (folder / "timestamp.txt").exists():
-                for_the_lms.append(student)
-                continue
-            result = api.release_feedback(module, student)
-            if not result["success"]:
-                raise RuntimeError(f"releasing {student}'s feedback failed: {_reason(result)}")
-            released.append(student)
-    finally:
-        os.chdir(cwd)
+    api = _nbgrader_api(course)
+    released, for_the_lms = [], []
+    for folder in sorted((course / "feedback").glob(f"*/{module}")):
+        student = folder.parent.name
+        if not (folder / "timestamp.txt").exists():
+            for_the_lms.append(student)
+            continue
+        result = api.release_feedback(module, student)
+        if not result["success"]:
+            raise RuntimeError(f"releasing {student}'s feedback failed: {_reason(result)}")
+        released.append(student)
     return released, for_the_lms
 
 
@@ -383,36 +379,27 @@ def report(module: str, *, course: str | Path = ".") -> ClassReport:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
     course = Path(course).resolve()
     out = reports_dir(course, module)
     out.mkdir(parents=True, exist_ok=True)
-    cwd = Path.cwd()
-    os.chdir(course)
-    try:
-        api = _nbgrader_api()
-    finally:
-        os.chdir(cwd)
+    api = _nbgrader_api(course)
     scores: dict[str, dict[str, float]] = {}
     points: dict[str, float] = {}
     by_hand: dict[str, int] = {}
     totals: dict[str, float] = {}
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        assignment = gb.find_assignment(module)
-        max_score = assignment.max_score
-        for student in gb.students:
-            if not (course / "autograded" / student.id / module).is_dir():
-                continue  # never graded, or its grading failed
-            try:
-                submission = gb.find_submission(module, student.id)
-            except MissingEntry:
-                continue
-            totals[student.id] = submission.score
+        max_score = gb.find_assignment(module).max_score
+        for submission in gb.assignment_submissions(module):
+            student = submission.student.id
+            if not (course / "autograded" / student / module).is_dir():
+                continue  # its grading failed
+            totals[student] = submission.score
             for notebook in submission.notebooks:
                 for g in notebook.grades:
-                    scores.setdefault(g.name, {})[student.id] = g.score
+                    scores.setdefault(g.name, {})[student] = g.score
                     points[g.name] = g.max_score
                     by_hand[g.name] = by_hand.get(g.name, 0) + bool(g.needs_manual_grade)
         CsvExportPlugin(to=str(out / "grades.csv"), assignment=[module]).export(gb)
