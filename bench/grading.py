@@ -33,19 +33,16 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbgrader.api import Gradebook
 
-from genlab.classroom import THREAD_VARIABLES
-from genlab.demo import class_of
+from genlab.classroom import THREAD_VARIABLES, auto_scores
+from genlab.demo import class_of, scratch_course
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
 def _course(dest: Path, module: str, students: int) -> Path:
-    (dest / "source").mkdir(parents=True)
-    shutil.copytree(ROOT / "source" / module, dest / "source" / module)
-    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    scratch_course(dest, module)
     subprocess.run(
         [BIN / "nbgrader", "generate_assignment", module, "--log-level=ERROR"],
         cwd=dest,
@@ -96,16 +93,6 @@ def _floor(notebooks: list[str], workers: int) -> float:
     return time.perf_counter() - start
 
 
-def _scores(course: Path, module: str) -> dict:
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="genai") as gb:
-        return {
-            (s.student.id, g.name): g.auto_score
-            for s in gb.assignment_submissions(module)
-            for nb in s.notebooks
-            for g in nb.grades
-        }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", default="01-judging-vs-creating")
@@ -130,8 +117,9 @@ def main() -> None:
                 [BIN / "genlab", "grade", module, "--workers", str(args.workers)], parallel
             ),
         }
-        same = _scores(serial, module) == _scores(parallel, module)
-        count = len(_scores(parallel, module))
+        scores = auto_scores(module, course=parallel)
+        same = scores == auto_scores(module, course=serial)
+        count = len(scores)
 
     ours = times[f"genlab grade --workers {args.workers}"]
     result = {

@@ -37,6 +37,7 @@ __all__ = [
     "Outcome",
     "GradingSummary",
     "ClassReport",
+    "auto_scores",
     "grade",
     "release_feedback",
     "report",
@@ -283,6 +284,20 @@ def _record(path: Path, summary: GradingSummary) -> None:
         if outcome.status != "skipped" or outcome.student not in record:
             record[outcome.student] = asdict(outcome)
     path.write_text(json.dumps(dict(sorted(record.items())), indent=1) + "\n")
+
+
+def auto_scores(module: str, *, course: str | Path = ".") -> dict[tuple[str, str], float | None]:
+    """(student, grade id) -> the score autograding gave, for every grade of `module`."""
+    from nbgrader.api import Gradebook
+
+    api = _nbgrader_api(Path(course).resolve())
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        return {
+            (submission.student.id, g.name): g.auto_score
+            for submission in gb.assignment_submissions(module)
+            for notebook in submission.notebooks
+            for g in notebook.grades
+        }
 
 
 # ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import nbformat
 
 from genlab.classroom import ClassReport, GradingSummary, grade, release_feedback, report
 
-__all__ = ["REGION", "solved", "solution_ids", "class_of", "run_demo", "Demo"]
+__all__ = ["REGION", "solved", "solution_ids", "class_of", "scratch_course", "run_demo", "Demo"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "01-judging-vs-creating"
@@ -96,6 +96,15 @@ LMS_NAMES = {
 # The term
 
 
+def scratch_course(course: Path, module: str, root: Path = ROOT) -> Path:
+    """A new course folder with one module's source and the course's two nbgrader configs."""
+    (course / "source").mkdir(parents=True)
+    shutil.copytree(root / "source" / module, course / "source" / module)
+    for config in ("nbgrader_config.py", "nbgrader_config_students.py"):
+        shutil.copy(root / config, course / config)
+    return course
+
+
 @dataclass
 class Demo:
     course: Path
@@ -143,15 +152,13 @@ def run_demo(
     course, exchange = dest / "course", dest / "exchange"
     if course.exists():
         raise SystemExit(f"{course} exists already; give the demo a new folder.")
-    (course / "source").mkdir(parents=True)
+    scratch_course(course, module, root)
     exchange.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(root / "source" / module, course / "source" / module)
     for config in ("nbgrader_config.py", "nbgrader_config_students.py"):
-        shutil.copy(root / config, course / config)
+        with open(course / config, "a") as f:  # this class's exchange, on both sides
+            f.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
     bin_dir = str(Path(sys.executable).parent)  # nbgrader from this environment
-    env = dict(
-        os.environ, GENLAB_EXCHANGE=str(exchange), PATH=bin_dir + os.pathsep + os.environ["PATH"]
-    )
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
     sh = _Shell(env, verbose)
 
     sh.say(f"A class of {module} in {dest}\n\nThe instructor releases the module:")
@@ -165,7 +172,9 @@ def run_demo(
     for student in EXCHANGE_STUDENTS:
         home = homes[student] = dest / "home" / student
         (home / ".jupyter").mkdir(parents=True)
-        shutil.copy(root / "nbgrader_config_students.py", home / ".jupyter" / "nbgrader_config.py")
+        shutil.copy(
+            course / "nbgrader_config_students.py", home / ".jupyter" / "nbgrader_config.py"
+        )
         sh(student, home, "nbgrader", "fetch_assignment", module, home=home)
         nbformat.write(work[student], home / module / f"{module}.ipynb")
         sh(student, home, "nbgrader", "submit", module, "--student", student, home=home)
@@ -191,14 +200,7 @@ def run_demo(
     sh.say("\nFeedback goes back; the exchange students fetch theirs:")
     sh("instructor", course, "nbgrader", "generate_feedback", module)
     sh.say(f"  {'instructor':>10} $ genlab release-feedback {module}")
-    before = os.environ.get("GENLAB_EXCHANGE")
-    os.environ["GENLAB_EXCHANGE"] = str(exchange)  # nbgrader_config.py reads it
-    try:
-        released, for_the_lms = release_feedback(module, course=course)
-    finally:
-        os.environ.pop("GENLAB_EXCHANGE")
-        if before is not None:
-            os.environ["GENLAB_EXCHANGE"] = before
+    released, for_the_lms = release_feedback(module, course=course)
     for student in released:
         sh(
             student,

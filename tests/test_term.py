@@ -15,9 +15,8 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from course import autograded_cells, autograded_points, hidden_lines, read, source_notebook
-from nbgrader.api import Gradebook
 
-from genlab.classroom import grade
+from genlab.classroom import auto_scores, grade
 from genlab.demo import EXCHANGE_STUDENTS, LMS_NAMES, MODULE, run_demo
 
 pytestmark = pytest.mark.grading
@@ -26,17 +25,6 @@ pytestmark = pytest.mark.grading
 @pytest.fixture(scope="module")
 def term(tmp_path_factory):
     return run_demo(tmp_path_factory.mktemp("term"), verbose=False)
-
-
-def _scores(course):
-    """(student, grade id) -> auto score, for every grade in the gradebook."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id="genai") as gb:
-        return {
-            (s.student.id, g.name): g.auto_score
-            for s in gb.assignment_submissions(MODULE)
-            for nb in s.notebooks
-            for g in nb.grades
-        }
 
 
 def _text(html_path):
@@ -83,14 +71,14 @@ def test_parallel_scores_equal_nbgrader_serial_autograde(term, tmp_path):
         ["nbgrader", "autograde", MODULE, "--force"], cwd=serial, capture_output=True, text=True
     )
     assert "student 'eve'" in result.stderr  # the broken file fails there too
-    parallel, again = _scores(term.course), _scores(serial)
+    parallel, again = auto_scores(MODULE, course=term.course), auto_scores(MODULE, course=serial)
     assert len(parallel) == 6 * 14
     assert parallel == again
 
 
 def test_a_second_run_grades_only_what_changed_or_was_cut_short(term, tmp_path):
     course = shutil.copytree(term.course, tmp_path / "course")
-    before = _scores(course)
+    before = auto_scores(MODULE, course=course)
     # ben hands in again; ada's grading was killed half-way (its notebook never written)
     later = datetime.now(timezone.utc) + timedelta(minutes=5)
     (course / "submitted" / "ben" / MODULE / "timestamp.txt").write_text(
@@ -107,7 +95,7 @@ def test_a_second_run_grades_only_what_changed_or_was_cut_short(term, tmp_path):
         "fay": "skipped",
         "eve": "failed",
     }
-    assert _scores(course) == before
+    assert auto_scores(MODULE, course=course) == before
     assert (course / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb").exists()
 
 
@@ -152,7 +140,7 @@ def test_the_class_report(term):
     lines = report.files[0].read_text().splitlines()
     assert lines[0].startswith("assignment,duedate,timestamp,student_id")
     assert len(lines) == 1 + 6  # every student of the gradebook, eve at 0
-    scores = _scores(term.course)
+    scores = auto_scores(MODULE, course=term.course)
     graded = sorted(report.totals)
     for q in report.questions:
         expected = sum(scores[(s, q["question"])] or 0 for s in graded) / len(graded)
