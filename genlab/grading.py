@@ -47,16 +47,21 @@ class StderrIsNotFailure(NbGraderPreprocessor):
         return cell, resources
 
 
-def autograde_preprocessors() -> list:
-    """nbgrader's own autograde pipeline with `StderrIsNotFailure` right after `Execute`.
+def _pipeline_with(converter, trait: str, added, after) -> list:
+    """nbgrader's default pipeline `converter.trait` with `added` right after `after`.
 
     Built from nbgrader's default list, so that whatever a future nbgrader adds is kept.
     """
+    defaults = converter.class_traits()[trait].default()
+    position = defaults.index(after) + 1
+    return [*defaults[:position], added, *defaults[position:]]
+
+
+def autograde_preprocessors() -> list:
+    """nbgrader's own autograde pipeline with `StderrIsNotFailure` right after `Execute`."""
     from nbgrader.converters import Autograde
 
-    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
-    position = defaults.index(Execute) + 1
-    return [*defaults[:position], StderrIsNotFailure, *defaults[position:]]
+    return _pipeline_with(Autograde, "autograde_preprocessors", StderrIsNotFailure, Execute)
 
 
 # ---------------------------------------------------------------------------
@@ -117,6 +122,4 @@ def feedback_preprocessors() -> list:
     """nbgrader's own feedback pipeline with `HideHiddenTests` right after `GetGrades`."""
     from nbgrader.converters import GenerateFeedback
 
-    defaults = GenerateFeedback.class_traits()["preprocessors"].default()
-    position = defaults.index(GetGrades) + 1
-    return [*defaults[:position], HideHiddenTests, *defaults[position:]]
+    return _pipeline_with(GenerateFeedback, "preprocessors", HideHiddenTests, GetGrades)
