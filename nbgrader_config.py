@@ -8,7 +8,7 @@ authored here, `release/` is generated from it, and grading writes `submitted/`,
 import os
 from pathlib import Path
 
-from genlab.grading import autograde_preprocessors, feedback_preprocessors
+from genlab.grading import UnreadableIsBlank, autograde_preprocessors, feedback_preprocessors
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -23,9 +23,19 @@ c.Exchange.root = os.environ.get("GENLAB_EXCHANGE", "/srv/nbgrader/exchange")
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
-# A test cell fails on an exception only: harmless stderr (warnings, progress bars)
-# in a test cell would otherwise zero a correct answer.
+# Autograding runs each submission in a sandbox (bubblewrap: no network, nothing of the
+# machine but the Python environment, limits on memory, CPU, processes and output) and
+# each test cell in a judge kernel where the submission's code never runs: see
+# genlab/sandbox.py, genlab/judge.py and the README's "Grading untrusted code". A test
+# cell fails on an exception only: harmless stderr (warnings, progress bars) would
+# otherwise zero a correct answer.
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
+# Memory of one submission's kernel (MB, all its processes together).
+c.SandboxedKernelManager.memory_mb = 2048
+# Only for submissions of people you trust, when bubblewrap cannot be installed:
+# c.GradingExecute.run_submissions_unsandboxed = True
+# A hand-in that is not a notebook is graded as the blank release, with the reason.
+c.Autograde.exporter_class = UnreadableIsBlank
 # A test cell the student deleted is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 
