@@ -6,9 +6,16 @@ authored here, `release/` is generated from it, and grading writes `submitted/`,
 """
 
 import os
+from functools import partial
 from pathlib import Path
 
-from genlab.grading import UnreadableIsBlank, autograde_preprocessors, feedback_preprocessors
+from genlab.grading import (
+    UnreadableIsBlank,
+    adopt_renamed_notebook,
+    autograde_preprocessors,
+    feedback_preprocessors,
+    sanitize_preprocessors,
+)
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
@@ -34,8 +41,12 @@ c.Autograde.autograde_preprocessors = autograde_preprocessors()
 c.SandboxedKernelManager.memory_mb = 2048
 # Only for submissions of people you trust, when bubblewrap cannot be installed:
 # c.GradingExecute.run_submissions_unsandboxed = True
-# A hand-in that is not a notebook is graded as the blank release, with the reason.
+# A hand-in that is not a notebook is graded as the blank release, with the reason; cells
+# with nbgrader metadata the gradebook does not know become ordinary cells; a notebook
+# handed in under another name ("Copy of ...") is graded when it is the only candidate.
 c.Autograde.exporter_class = UnreadableIsBlank
+c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
+c.Autograde.pre_convert_hook = partial(adopt_renamed_notebook, root=c.CourseDirectory.root)
 # A test cell the student deleted is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 

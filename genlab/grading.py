@@ -37,7 +37,7 @@ from pathlib import Path
 import nbformat
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.v4 import new_markdown_cell, new_output
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGraderPreprocessor
@@ -45,12 +45,15 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Float, Integer
 
 __all__ = [
+    "ForgetForeignCells",
     "GradingExecute",
     "HideHiddenTests",
     "UnreadableIsBlank",
     "StderrIsNotFailure",
+    "adopt_renamed_notebook",
     "autograde_preprocessors",
     "feedback_preprocessors",
+    "sanitize_preprocessors",
 ]
 
 
@@ -85,6 +88,69 @@ def autograde_preprocessors() -> list:
 
     pipeline = _pipeline_with(Autograde, "autograde_preprocessors", StderrIsNotFailure, Execute)
     return [GradingExecute if step is Execute else step for step in pipeline]
+
+
+def sanitize_preprocessors() -> list:
+    """nbgrader's sanitizing pipeline with `ForgetForeignCells` right after `DeduplicateIds`."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import DeduplicateIds
+
+    return _pipeline_with(Autograde, "sanitize_preprocessors", ForgetForeignCells, DeduplicateIds)
+
+
+class ForgetForeignCells(NbGraderPreprocessor):
+    """nbgrader metadata the gradebook does not know becomes an ordinary cell.
+
+    A cell a student marked as a test of their own, a copy whose id `DeduplicateIds`
+    emptied, a cell whose id was edited: nbgrader's `OverwriteCells` would stop on each
+    with a KeyError and fail the whole notebook. Here they lose their nbgrader metadata,
+    earn nothing, and the gradebook's own cells are put back as for any missing cell.
+    """
+
+    def preprocess(self, nb, resources):
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gradebook:
+            notebook = gradebook.find_notebook(info["notebook"], info["assignment"])
+            self._known = {cell.name for cell in notebook.source_cells}
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if "nbgrader" in cell.metadata and grade_id not in self._known:
+            self.log.warning(
+                "Cell %s: nbgrader metadata the gradebook does not know, removed", index
+            )
+            del cell.metadata["nbgrader"]
+        return cell, resources
+
+
+def adopt_renamed_notebook(assignment, student, notebooks, root: str = ".") -> None:
+    """nbgrader's pre-convert hook: a hand-in under another name is graded as the notebook.
+
+    When exactly one released notebook is missing from a student's folder and exactly one
+    notebook there has a name the assignment does not know ("Copy of ...", "... (1)"), a
+    copy of it under the released name is graded; the student's file stays as it was.
+    `assignment` and `student` are nbgrader's command-line filters, so the folder is read
+    from the notebooks' paths; `root` is the course directory (bind it with
+    `functools.partial` in the config).
+    """
+    from nbgrader.coursedir import CourseDirectory
+
+    folders = {Path(path).parent for path in notebooks}
+    if len(folders) != 1:
+        return
+    folder = folders.pop()
+    coursedir = CourseDirectory(root=root)
+    release = Path(coursedir.format_path(coursedir.release_directory, ".", folder.name))
+    expected = {path.name for path in release.glob("*.ipynb")}
+    handed_in = {Path(path).name for path in notebooks}
+    missing, strays = expected - handed_in, sorted(handed_in - expected)
+    if len(missing) == 1 and len(strays) == 1:
+        adopted = folder / missing.pop()
+        shutil.copyfile(folder / strays[0], adopted)
+        notebooks[:] = [str(adopted) if Path(p).name == strays[0] else p for p in notebooks]
 
 
 # ---------------------------------------------------------------------------
@@ -285,8 +351,11 @@ class GradingExecute(Execute):
     def _run_in_submission(self, cell, index):
         try:
             self.execute_cell(cell, index, store_history=True)
-        except DeadKernelError:
-            reason = getattr(self.km, "death_reason", None) or "it crashed or exited"
+        except (DeadKernelError, CellTimeoutError) as error:
+            if isinstance(error, CellTimeoutError):
+                reason = f"it ran past {self.timeout} s and ignored the interrupt"
+            else:
+                reason = getattr(self.km, "death_reason", None) or "it crashed or exited"
             cell.outputs.append(
                 new_output(
                     "error",
