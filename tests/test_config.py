@@ -15,10 +15,15 @@ def _configurable(name):
     import nbgrader.plugins as plugins
     import nbgrader.preprocessors as preprocessors
 
-    for module in (converters, coursedir, preprocessors, exchange, plugins):
+    import genlab.grading as grading
+    import genlab.sandbox as sandbox
+
+    for module in (converters, coursedir, preprocessors, exchange, plugins, grading, sandbox):
         if hasattr(module, name):
             return getattr(module, name)
-    raise AssertionError(f"nbgrader_config.py configures {name}, which nbgrader does not have")
+    raise AssertionError(
+        f"nbgrader_config.py configures {name}, which neither nbgrader nor genlab has"
+    )
 
 
 def test_every_setting_names_a_configurable_trait():
@@ -39,9 +44,18 @@ def test_the_course_settings():
     assert config.OverwriteCells.add_missing_cells is True
     assert 0 < config.CourseDirectory.max_file_size <= config.CourseDirectory.max_dir_size
     names = [cls.__name__ for cls in config.Autograde.autograde_preprocessors]
+    assert "Execute" not in names
     assert (
-        names.index("Execute") < names.index("StderrIsNotFailure") < names.index("SaveAutoGrades")
+        names.index("GradingExecute")
+        < names.index("StderrIsNotFailure")
+        < names.index("SaveAutoGrades")
     )
+    names = [cls.__name__ for cls in config.Autograde.sanitize_preprocessors]
+    assert names.index("DeduplicateIds") < names.index("ForgetForeignCells")
+    assert names.index("ForgetForeignCells") < names.index("OverwriteCells")
+    assert config.Autograde.exporter_class.__name__ == "UnreadableIsBlank"
+    assert callable(config.Autograde.pre_convert_hook)
+    assert config.GradingExecute.get("run_submissions_unsandboxed", False) is False
 
     names = [cls.__name__ for cls in config.GenerateFeedback.preprocessors]
     assert names.index("GetGrades") < names.index("HideHiddenTests")

@@ -1,9 +1,15 @@
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, SaveAutoGrades
+from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells, SaveAutoGrades
 from nbgrader.utils import determine_grade
 
-from genlab.grading import StderrIsNotFailure, autograde_preprocessors
+from genlab.grading import (
+    ForgetForeignCells,
+    GradingExecute,
+    StderrIsNotFailure,
+    autograde_preprocessors,
+    sanitize_preprocessors,
+)
 
 
 def _test_cell(*outputs):
@@ -46,6 +52,17 @@ def test_errors_still_fail_and_student_cells_are_left_alone():
 
 def test_it_runs_after_execution_and_before_grades_are_saved():
     pipeline = autograde_preprocessors()
-    assert set(Autograde.class_traits()["autograde_preprocessors"].default()) < set(pipeline)
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    # nbgrader's own steps, with Execute run by its sandboxed, judged subclass
+    assert issubclass(GradingExecute, Execute) and Execute not in pipeline
+    assert {GradingExecute if step is Execute else step for step in defaults} < set(pipeline)
     position = pipeline.index(StderrIsNotFailure)
-    assert pipeline.index(Execute) < position < pipeline.index(SaveAutoGrades)
+    assert pipeline.index(GradingExecute) < position < pipeline.index(SaveAutoGrades)
+
+
+def test_foreign_cells_are_forgotten_before_nbgrader_overwrites_cells():
+    pipeline = sanitize_preprocessors()
+    defaults = Autograde.class_traits()["sanitize_preprocessors"].default()
+    assert set(defaults) < set(pipeline)
+    position = pipeline.index(ForgetForeignCells)
+    assert pipeline.index(DeduplicateIds) < position < pipeline.index(OverwriteCells)
