@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
+import io
 import json
 import pickle
 import socket
@@ -140,8 +142,6 @@ def _encode(obj, depth: int = 0):
         }
     if type(obj) is complex:
         return {"$": "complex", "v": [obj.real, obj.imag]}
-    if isinstance(obj, bool | int | float | str) and type(obj).__module__ == "builtins":
-        return obj
     kind = "class" if isinstance(obj, type) else "callable" if callable(obj) else "object"
     name = getattr(obj, "__qualname__", None) if kind != "object" else type(obj).__qualname__
     return {"$": "ref", "id": _current_table().ref(obj), "kind": kind, "name": str(name)}
@@ -201,13 +201,16 @@ def _grads(result, args, kwargs):
     torch = _torch()
     if torch is None or not isinstance(result, torch.Tensor) or result.grad_fn is None:
         return None
-    inputs = [
-        a for a in [*args, *kwargs.values()] if isinstance(a, torch.Tensor) and a.requires_grad
-    ]
+    inputs = _differentiable(torch, args, kwargs)
     if not inputs or result.numel() != 1:
         return None
     grads = torch.autograd.grad(result.sum(), inputs, retain_graph=True, allow_unused=True)
     return [None if g is None else _encode(g) for g in grads]
+
+
+def _differentiable(torch, args, kwargs) -> list:
+    """The tensor arguments that require grad, in the order gradients travel."""
+    return [a for a in [*args, *kwargs.values()] if isinstance(a, torch.Tensor) and a.requires_grad]
 
 
 def _error(exc: BaseException) -> dict:
@@ -294,9 +297,9 @@ def _remote_ref(obj) -> int | None:
     return None
 
 
-def _pickle(payload) -> bytes:
-    import io
-
+@functools.cache
+def _pickler():
+    """cloudpickle's pickler, sending a `Remote` as a reference to the student's object."""
     import cloudpickle
 
     class Pickler(cloudpickle.CloudPickler):
@@ -306,8 +309,12 @@ def _pickle(payload) -> bytes:
                 return _lookup, (ref,)
             return super().reducer_override(obj)
 
+    return Pickler
+
+
+def _pickle(payload) -> bytes:
     buffer = io.BytesIO()
-    Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(payload)
+    _pickler()(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(payload)
     return buffer.getvalue()
 
 
@@ -488,13 +495,11 @@ def _apply(submission: Submission, obj, state) -> None:
 def _with_grads(submission, result, args, kwargs, grads):
     import torch
 
-    inputs = [
-        a for a in [*args, *kwargs.values()] if isinstance(a, torch.Tensor) and a.requires_grad
-    ]
     decoded = [None if g is None else submission.decode(g) for g in grads]
-    return _Bridge.apply(result.detach(), decoded, *inputs)
+    return _bridge().apply(result.detach(), decoded, *_differentiable(torch, args, kwargs))
 
 
+@functools.cache
 def _bridge():
     import torch
 
@@ -511,18 +516,6 @@ def _bridge():
             return (None, None, *[None if g is None else grad_output * g for g in ctx.grads])
 
     return Bridge
-
-
-class _LazyBridge:
-    _cls = None
-
-    def apply(self, *args):
-        if self._cls is None:
-            self._cls = _bridge()
-        return self._cls.apply(*args)
-
-
-_Bridge = _LazyBridge()
 
 
 class Remote:
