@@ -27,6 +27,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import json
 import os
 import re
@@ -187,7 +188,7 @@ def _names(source: str) -> tuple[set[str], set[str], set[str]]:
             everywhere.add(node.name)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             everywhere |= {(a.asname or a.name).split(".")[0] for a in node.names}
-    free = loaded - everywhere - imported - set(dir(builtins))
+    free = loaded - everywhere - set(dir(builtins))
     return top | imported, imported, free
 
 
@@ -312,7 +313,8 @@ class GradingExecute(Execute):
 
     def _answer_the_judge(self):
         """Start `genlab.judge.serve` in the submission's kernel, before any of its code."""
-        self._socket = os.path.join(self.km_private(), "judge.sock")
+        private = getattr(self.km, "private", None) or self._private  # (unsandboxed: ours)
+        self._socket = os.path.join(private, "judge.sock")
         import genlab.judge
 
         # loaded from the course's own file, past anything handed in beside the notebook
@@ -331,19 +333,13 @@ class GradingExecute(Execute):
         if reply["content"]["status"] != "ok":  # the judge will report the kernel as gone
             self.log.warning("The judge's server did not start: %s", reply["content"].get("evalue"))
 
-    def km_private(self) -> str:
-        private = getattr(self.km, "private", None)
-        if private:
-            return private
-        return self._private
-
     def _run(self, cell, index, judge):
         if cell.cell_type != "code":
             return
         if judge is not None and _is_test_cell(cell):
             # the submission's kernel runs what students see of the cell, for the names it
             # defines; its outcome counts for nothing
-            _quietly(self, _without_hidden_tests(cell.source))
+            _quietly(self, _without_hidden_tests(cell, self.config))
             judge.run(cell, index)
         else:
             self._run_in_submission(cell, index)
@@ -390,17 +386,11 @@ class GradingExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def _without_hidden_tests(source: str) -> str:
-    begin, end = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-    kept, hidden = [], False
-    for line in source.splitlines():
-        if begin in line:
-            hidden = True
-        elif end in line:
-            hidden = False
-        elif not hidden:
-            kept.append(line)
-    return "\n".join(kept)
+def _without_hidden_tests(cell, config) -> str:
+    """The cell's source as students see it, by nbgrader's own `ClearHiddenTests`."""
+    visible = copy.deepcopy(cell)
+    ClearHiddenTests(config=config)._remove_hidden_test_region(visible)
+    return visible.source
 
 
 class _Judge:

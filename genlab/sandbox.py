@@ -26,6 +26,7 @@ kernel's processes only; grading as anyone else, bwrap runs unprivileged.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -69,7 +70,6 @@ _KEEP_ENV = [
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
-    "GENLAB_TORCH_THREADS",
 ]
 NOBODY = 65534
 
@@ -153,7 +153,7 @@ def sandbox_command(
     if bwrap is None:
         raise SandboxMissing(INSTALL_HINT)
     as_root = os.getuid() == 0
-    readonly = [p for p in _readonly_view() if os.path.exists(p)]
+    readonly = list(_readonly_view())
     args = [bwrap]
     if as_root:  # privileged bwrap: mounts as root, then the kernel drops to nobody
         args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
@@ -205,8 +205,11 @@ def sandbox_command(
     return args + kernel
 
 
-def _readonly_view() -> list[str]:
-    return ["/usr"] + [f"/etc/{name}" for name in _ETC] + python_folders()
+@functools.cache
+def _readonly_view() -> tuple[str, ...]:
+    """What every kernel sees read-only; the same for every submission of a grading run."""
+    shown = ["/usr"] + [f"/etc/{name}" for name in _ETC] + python_folders()
+    return tuple(path for path in shown if os.path.exists(path))
 
 
 def _hand_over(path: str, uid: int) -> None:
