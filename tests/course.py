@@ -63,6 +63,17 @@ def autograded_points(nb) -> float:
     return sum(float(nbgrader_meta(c)["points"]) for c in autograded_cells(nb))
 
 
+def hand_ins(module: str) -> dict:
+    """The hand-ins every grading test starts from, fresh copies on each call: the reference
+    answers, the untouched release and every other answer solved."""
+    release, source = read(release_notebook(module)), read(source_notebook(module))
+    return {
+        "reference": solved(release, source),
+        "untouched": release,
+        "partial": solved(release, source, set(solution_ids(source)[::2])),
+    }
+
+
 def copy_course(dest: Path) -> Path:
     """A scratch course: the files git would hand out, without grading output or caches."""
     ignore = shutil.ignore_patterns(

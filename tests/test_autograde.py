@@ -14,13 +14,11 @@ from course import (
     autograded_cells,
     autograded_points,
     copy_course,
+    hand_ins,
     is_test_cell,
     modules,
     nbgrader_meta,
     read,
-    release_notebook,
-    solution_ids,
-    solved,
     source_notebook,
 )
 from nbgrader.api import Gradebook
@@ -39,9 +37,8 @@ get_ipython().events.register(
 
 def _submissions(module):
     """Student id -> the notebook that student hands in."""
-    release, source = read(release_notebook(module)), read(source_notebook(module))
-    reference = solved(release, source)
-    ids = solution_ids(source)
+    submissions = hand_ins(module)
+    reference = submissions["reference"]
     without_first_test = copy.deepcopy(reference)
     first_test = next(i for i, c in enumerate(without_first_test.cells) if is_test_cell(c))
     del without_first_test.cells[first_test]
@@ -51,9 +48,7 @@ def _submissions(module):
     )
     first_solution.source = NOISE + first_solution.source
     return {
-        "reference": reference,
-        "untouched": release,
-        "partial": solved(release, source, set(ids[::2])),
+        **submissions,
         "deleted-test": without_first_test,
         "stderr-noise": noisy,
     }

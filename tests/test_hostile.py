@@ -16,14 +16,13 @@ from pathlib import Path
 import nbformat
 import pytest
 from course import (
+    autograded_cells,
     autograded_points,
     copy_course,
+    hand_ins,
     is_test_cell,
     nbgrader_meta,
     read,
-    release_notebook,
-    solution_ids,
-    solved,
     source_notebook,
 )
 from nbformat.v4 import new_code_cell
@@ -36,16 +35,15 @@ HONEST = ("honest-right", "honest-half", "honest-blank")
 
 
 def _release():
-    return read(release_notebook(MODULE))
+    return hand_ins(MODULE)["untouched"]
 
 
 def _right():
-    return solved(_release(), read(source_notebook(MODULE)))
+    return hand_ins(MODULE)["reference"]
 
 
 def _half():
-    source = read(source_notebook(MODULE))
-    return solved(_release(), source, set(solution_ids(source)[::2]))
+    return hand_ins(MODULE)["partial"]
 
 
 def _with(nb, code, where="first"):
@@ -286,11 +284,11 @@ def graded(tmp_path_factory):
     return course, before, together
 
 
-def _auto_total(row: dict, course: Path) -> float:
-    auto = {
-        nbgrader_meta(c)["grade_id"] for c in read(source_notebook(MODULE)).cells if is_test_cell(c)
-    }
-    return sum(score for name, (score, _, _) in row.items() if name in auto)
+AUTOGRADED = {nbgrader_meta(c)["grade_id"] for c in autograded_cells(read(source_notebook(MODULE)))}
+
+
+def _auto_total(row: dict) -> float:
+    return sum(score for name, (score, _, _) in row.items() if name in AUTOGRADED)
 
 
 def test_plain_nbgrader_autograde_grades_the_whole_class(graded):
@@ -303,7 +301,7 @@ def test_plain_nbgrader_autograde_grades_the_whole_class(graded):
 @pytest.mark.parametrize("student", CASES)
 def test_each_hand_in_gets_the_expected_grade(graded, student):
     course, _, _ = graded
-    total = _auto_total(_rows(course, [student])[student], course)
+    total = _auto_total(_rows(course, [student])[student])
     expected = CASES[student][1]
     if expected == "full":
         assert total == FULL, f"{student}: {total} of {FULL}"
