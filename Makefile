@@ -3,7 +3,8 @@
 #   make lab       install, then launch JupyterLab on the course
 #   make test      install, then lint and run every test
 #   make release   regenerate release/ from source/ (byte-stable)
-#   make bench     time and measure every module, then grading a class (bench/grading.py)
+#   make bench     time and measure every module, grading a class (bench/grading.py) and
+#                  the hostile class (bench/hostile.py)
 #   make demo      a synthetic class of module 01 taken through a whole term
 #   make compat    genlab's unit tests on the oldest and newest supported Pythons
 PYTHON ?= python3
@@ -44,6 +45,7 @@ release: install
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/grading.py
+	$(BIN)/python bench/hostile.py
 
 demo: install
 	$(BIN)/genlab demo
