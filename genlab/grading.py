@@ -41,6 +41,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.v4 import new_markdown_cell, new_output
+from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Float, Integer
@@ -106,6 +107,9 @@ class ForgetForeignCells(NbGraderPreprocessor):
     emptied, a cell whose id was edited: nbgrader's `OverwriteCells` would stop on each
     with a KeyError and fail the whole notebook. Here they lose their nbgrader metadata,
     earn nothing, and the gradebook's own cells are put back as for any missing cell.
+
+    The cells it knows get the current metadata format back: a `schema_version` edited in
+    one hand-in makes nbgrader stop grading the whole class, not only that notebook.
     """
 
     def preprocess(self, nb, resources):
@@ -124,6 +128,8 @@ class ForgetForeignCells(NbGraderPreprocessor):
                 "Cell %s: nbgrader metadata the gradebook does not know, removed", index
             )
             del cell.metadata["nbgrader"]
+        elif "nbgrader" in cell.metadata:
+            cell.metadata["nbgrader"]["schema_version"] = SCHEMA_VERSION
         return cell, resources
 
 

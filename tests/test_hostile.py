@@ -94,6 +94,14 @@ def _bonus(nb):
     return nb
 
 
+def _forged_schema(nb):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if "nbgrader" in cell.metadata:
+            cell.metadata["nbgrader"]["schema_version"] = 99
+    return nb
+
+
 def _foreign_kernel(nb):
     nb = copy.deepcopy(nb)
     nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
@@ -212,6 +220,7 @@ CASES = {
     "text-flood": (lambda: _with(_right(), FLOOD_TEXT, "end"), "full"),
     "html-flood": (lambda: _with(_right(), FLOOD_HTML, "end"), "full"),
     "foreign-kernel": (lambda: _foreign_kernel(_right()), "full"),
+    "forged-schema": (lambda: _forged_schema(_right()), "full"),
     "old-format": (_right, "full"),  # written as nbformat 3
     "empty-file": (None, "zero"),
     "not-json": (None, "zero"),
