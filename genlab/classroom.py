@@ -10,8 +10,9 @@ score of every question, a histogram of totals and the submissions that failed t
 Command line (installed with the package): `genlab grade <module> --workers 2`,
 `genlab release-feedback <module>`, `genlab report <module>`, `genlab demo` (`genlab.demo`).
 
-What this module leaves out: sandboxing student code (a later issue); grading on several
-machines (a JupyterHub with one grader is the limit here).
+Each submission is graded in nbgrader's pipeline as `nbgrader_config.py` sets it up, so in
+the sandbox and with the judge of `genlab.grading`. What this module leaves out: grading on
+several machines (a JupyterHub with one grader is the limit here).
 """
 
 from __future__ import annotations
