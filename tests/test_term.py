@@ -101,6 +101,22 @@ def test_a_second_run_grades_only_what_changed_or_was_cut_short(term, tmp_path):
     assert (course / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb").exists()
 
 
+def test_a_submission_that_cannot_be_graded_is_reported_and_the_rest_graded(term, tmp_path):
+    course = shutil.copytree(term.course, tmp_path / "course")
+    before = auto_scores(MODULE, course=course)
+    (course / "source" / MODULE / f"{MODULE}.ipynb").unlink()  # the judge's setup cells
+    summary = grade(
+        MODULE, course=course, workers=2, students=["cy", "ada"], force=True, progress=False
+    )
+    assert {o.student for o in summary.having("failed")} == {"cy", "ada"}
+    for outcome in summary.having("failed"):
+        assert "the judge needs the course's own notebook" in outcome.reason
+    after = auto_scores(MODULE, course=course)
+    assert {k: v for k, v in after.items() if k[0] not in {"cy", "ada"}} == {
+        k: v for k, v in before.items() if k[0] not in {"cy", "ada"}
+    }
+
+
 def test_no_hidden_test_line_appears_in_any_feedback(term):
     source = read(source_notebook(MODULE))
     secret = hidden_lines(source, regions=("HIDDEN TESTS",))
