@@ -2,9 +2,10 @@
 
 Each hand-in is graded alone, with plain `nbgrader autograde <module> --student <id>` in a
 scratch course (a cell may run 30 s, as in the test, so each loop costs 30 s). While it
-runs, the process tree of that command is sampled every 0.1 s: the peak memory of the
-whole tree (nbgrader, the judge and the sandboxed kernel) and of the sandboxed kernel
-alone (the processes under bubblewrap). Results go to bench/results/hostile.json.
+runs, the process tree of that command is sampled every 0.1 s: the peak memory (PSS, so
+that pages forked processes share count once) of the whole tree (nbgrader, the judge and
+the sandboxed kernel) and of the sandboxed kernel alone (the processes under bubblewrap).
+Results go to bench/results/hostile.json.
 
     python bench/hostile.py [--only case ...]
 """
@@ -34,7 +35,7 @@ from genlab.classroom import auto_scores  # noqa: E402
 
 
 class Peak:
-    """Peak resident memory of a process tree, in MB: all of it, and what runs in bwrap."""
+    """Peak memory (PSS) of a process tree, in MB: all of it, and what runs in bwrap."""
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
@@ -53,7 +54,7 @@ class Peak:
             inside = set()
             for process in tree:
                 try:
-                    rss = process.memory_info().rss
+                    rss = process.memory_full_info().pss  # shared pages counted once
                     if process.name() == "bwrap" or process.ppid() in inside:
                         inside.add(process.pid)
                         sandboxed += rss
@@ -79,7 +80,7 @@ def main() -> None:
         with open(course / "nbgrader_config.py", "a") as config:
             config.write("\nc.Execute.timeout = 30\n")
         subprocess.run(
-            [BIN / "nbgrader", "generate_assignment", MODULE, "--log-level=ERROR"],
+            [BIN / "nbgrader", "generate_assignment", MODULE, "--force", "--log-level=ERROR"],
             cwd=course,
             check=True,
         )
