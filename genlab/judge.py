@@ -192,6 +192,12 @@ def _state(obj, depth: int = 0):
     return None
 
 
+def _changed(obj, before):
+    """`obj`'s state if the call changed it, else None."""
+    after = _state(obj)
+    return None if after == before else after
+
+
 def _is_data(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str, complex, np.generic))
 
@@ -237,11 +243,13 @@ def _handle(request: bytes, namespace: dict) -> bytes:
             reply = {"ok": isinstance(obj, cls)}
         elif op == "call":
             function, args, kwargs = params
+            before = [_state(a) for a in args], {k: _state(v) for k, v in kwargs.items()}
             result = function(*args, **kwargs)
             reply = {
                 "ok": _encode(result),
-                "args": [_state(a) for a in args],
-                "kwargs": {k: _state(v) for k, v in kwargs.items()},
+                # only what the call changed goes back (an unchanged training set stays here)
+                "args": [_changed(a, old) for a, old in zip(args, before[0], strict=True)],
+                "kwargs": {k: _changed(v, before[1][k]) for k, v in kwargs.items()},
                 "grads": _grads(result, args, kwargs),
             }
         else:
