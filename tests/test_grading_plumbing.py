@@ -66,3 +66,13 @@ def test_foreign_cells_are_forgotten_before_nbgrader_overwrites_cells():
     assert set(defaults) < set(pipeline)
     position = pipeline.index(ForgetForeignCells)
     assert pipeline.index(DeduplicateIds) < position < pipeline.index(OverwriteCells)
+
+
+def test_grading_without_bubblewrap_refuses_and_says_how_to_install_it(monkeypatch):
+    import pytest
+
+    from genlab import sandbox
+
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxMissing, match="apt-get install bubblewrap"):
+        sandbox.sandbox_command(["python"], "/tmp", ["/tmp"], sandbox.Limits(), {})
