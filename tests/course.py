@@ -78,7 +78,8 @@ def copy_course(dest: Path) -> Path:
     """A scratch course: the files git would hand out, without grading output or caches."""
     ignore = shutil.ignore_patterns(
         ".git",
-        ".venv",
+        ".venv*",
+        "artifacts",
         "__pycache__",
         ".pytest_cache",
         ".ruff_cache",
