@@ -6,7 +6,9 @@ numbers and returns numbers, and is unit-tested without a browser. The UI
 draws a PNG into an `ipywidgets.Image`, which every front end shows the same way
 (JupyterLab 4, Notebook 7, Colab, ipywidgets 7 or 8). A static figure
 (`boundary_snapshots`) goes beside each widget so that an exported HTML page or
-GitHub's viewer, where no widget runs, still shows the point.
+GitHub's viewer, where no widget runs, still shows the point. The widget itself also
+carries a still of its pictures (`LiveFigure`): a front end with widgets shows the live
+widget, any other shows the still in its place.
 
 The GAN scrubber draws snapshots saved during training (`genlab.gan.Run`), so moving
 its slider replays the game instead of training anything. Likewise, the diffusion
@@ -22,6 +24,8 @@ What this module leaves out: animation and styling options.
 
 from __future__ import annotations
 
+import base64
+import functools
 import html
 import io
 import textwrap
@@ -59,6 +63,8 @@ __all__ = [
     "boundary_panels",
     "boundary_snapshots",
     "boundary_explorer",
+    "live_figure",
+    "still",
     "NextTokenView",
     "next_token_view",
     "temperature_snapshots",
@@ -85,6 +91,84 @@ def _png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _pictures(widget) -> list:
+    """The `ipywidgets.Image`s in a widget tree, in the order they are laid out."""
+    import ipywidgets as widgets
+
+    if isinstance(widget, widgets.Box):
+        return [image for child in widget.children for image in _pictures(child)]
+    return [widget] if isinstance(widget, widgets.Image) else []
+
+
+def still(box) -> bytes | None:
+    """The pictures of a live widget as they are now, side by side in one PNG (None if it
+    has none yet)."""
+    frames = [Image.open(io.BytesIO(p.value)).convert("RGB") for p in _pictures(box) if p.value]
+    if not frames:
+        return None
+    pad = 8
+    sheet = Image.new(
+        "RGB",
+        (sum(f.width for f in frames) + pad * (len(frames) - 1), max(f.height for f in frames)),
+        "white",
+    )
+    x = 0
+    for frame in frames:
+        sheet.paste(frame, (x, 0))
+        x += frame.width + pad
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+@functools.cache
+def _live_figure_class():
+    import ipywidgets as widgets
+
+    class LiveFigure(widgets.VBox):
+        """A VBox whose display also carries a still of its pictures.
+
+        Its output holds three representations: the live widget, a PNG of its pictures
+        as first drawn, and a line of text. JupyterLab, Notebook 7, Colab and VS Code show
+        the widget; GitHub's viewer, nbviewer, and an HTML export without widget state
+        (JupyterLab saves none by default) show the PNG; a terminal shows the text. The
+        same bundle works with ipywidgets 7, which displays widgets through
+        `_ipython_display_`, and 8, which uses `_repr_mimebundle_`, as ipympl does.
+        """
+
+        name = "live figure"
+
+        def _repr_mimebundle_(self, **kwargs):
+            if hasattr(self, "_handle_displayed"):  # ipywidgets 7's on_displayed callbacks
+                self._handle_displayed()  # (not IPython's include/exclude: they are not for it)
+            bundle = {"text/plain": f"[{self.name}: a live widget; run the notebook to use it]"}
+            picture = still(self)
+            if picture is not None:
+                bundle["image/png"] = base64.b64encode(picture).decode("ascii")
+            if self.comm is not None:
+                bundle[WIDGET_VIEW] = {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": self.model_id,
+                }
+            return bundle
+
+        def _ipython_display_(self, **kwargs):
+            # ipywidgets 7 displays through this hook, which would drop the still: stepping
+            # aside makes IPython use `_repr_mimebundle_` above.
+            raise NotImplementedError
+
+    return LiveFigure
+
+
+def live_figure(children) -> object:
+    """A `LiveFigure`: an `ipywidgets.VBox` of `children` that also carries its still."""
+    return _live_figure_class()(children)
 
 
 def _timed(box, redraw: Callable, controls, changes: list[tuple[object, object]]) -> Callable:
@@ -240,7 +324,7 @@ def boundary_explorer(
             cache[size] = _png(_draw(models, split, size, seed, steps))
         return cache[size]
 
-    box = widgets.VBox([slider, image])
+    box = live_figure([slider, image])
     box.name, box.slider, box.image = "boundary explorer", slider, image  # handles for tests
     changes = [(slider, int(s)) for s in [*sizes[1:], *sizes[-2::-1]]]
     _timed(box, lambda: setattr(image, "value", render(slider.value)), [slider], changes)
@@ -413,7 +497,7 @@ def temperature_explorer(
         state["seed"] += 1
         timed()
 
-    box = widgets.VBox(
+    box = live_figure(
         [
             widgets.HBox([choose, text]),
             temperature,
@@ -634,7 +718,7 @@ def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, inte
             cache[key] = field.png(slider.value)
         image.value = cache[key]
 
-    box = widgets.VBox([widgets.HBox([choose, play, slider]), image, note])
+    box = live_figure([widgets.HBox([choose, play, slider]), image, note])
     box.name = "GAN scrubber"
     box.run, box.slider, box.play, box.image, box.note = choose, slider, play, image, note
     changes = [(slider, i) for i in range(1, len(steps))]
@@ -753,7 +837,7 @@ def diffusion_stepper(samples: Samples, alpha_bar, interval: int = 100):
             f"{', '.join(map(str, np.unique(samples.labels)))} asked for; w = {samples.w:g}."
         )
 
-    box = widgets.VBox(
+    box = live_figure(
         [
             widgets.HBox([play, slider]),
             widgets.HBox(
@@ -840,7 +924,7 @@ def noising_slider(image, add_noise: Callable, alpha_bar, seed: int = 0):
         signal, spread = np.sqrt(weights[t]), np.sqrt(1 - weights[t])
         caption.value = f"t = {t}: x_t = {signal:.2f} &middot; x_0 + {spread:.2f} &middot; noise"
 
-    box = widgets.VBox(
+    box = live_figure(
         [
             slider,
             widgets.HBox([_titled("x_0", clean), _titled("noise", static), _titled("x_t", mixed)]),
@@ -919,7 +1003,7 @@ def guidance_slider(
             )
         image.value, caption.value = frames[w]
 
-    box = widgets.VBox([slider, image, caption])
+    box = live_figure([slider, image, caption])
     box.name, box.slider, box.image, box.caption = "guidance", slider, image, caption
     changes = [(slider, w) for w in scales[1:]] + [(slider, w) for w in scales[-2::-1]]
     _timed(box, redraw, [slider], changes)

@@ -1,3 +1,5 @@
+import base64
+import io
 import subprocess
 import sys
 
@@ -8,7 +10,13 @@ from sklearn.naive_bayes import GaussianNB
 
 from genlab import data, plots
 from genlab.models import learning_curves
-from genlab.widgets import boundary_explorer, boundary_panels, boundary_snapshots
+from genlab.widgets import (
+    boundary_explorer,
+    boundary_panels,
+    boundary_snapshots,
+    live_figure,
+    still,
+)
 
 MODELS = {"generative": GaussianNB, "discriminative": lambda: LogisticRegression(C=10)}
 
@@ -76,3 +84,34 @@ def test_moving_the_slider_redraws_the_boundaries():
 def test_widgets_do_not_import_torch_for_modules_without_a_language_model():
     code = "import sys, genlab.widgets, genlab.plots; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_live_widget_carries_a_still_of_its_pictures():
+    """Displayed, a live widget offers the widget, a PNG of its pictures side by side, and a
+    line of text; a front end without widgets shows the PNG."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from PIL import Image
+
+    widget = boundary_explorer(MODELS, data.load_wine_2d(), sizes=[3, 12], steps=20)
+    bundle, _ = InteractiveShell.instance().display_formatter.format(widget)
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.model_id
+    assert bundle["text/plain"] == "[boundary explorer: a live widget; run the notebook to use it]"
+    shown = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert shown.size == Image.open(io.BytesIO(widget.image.value)).size
+    assert still(widget) == base64.b64decode(bundle["image/png"])
+
+
+def test_a_still_puts_several_pictures_side_by_side():
+    import ipywidgets as widgets
+    from PIL import Image
+
+    def png(width, height):
+        buffer = io.BytesIO()
+        Image.new("RGB", (width, height), "black").save(buffer, format="png")
+        return buffer.getvalue()
+
+    box = live_figure([widgets.HBox([widgets.Image(value=png(30, 20)), widgets.HTML("x")])])
+    box.children += (widgets.Image(value=png(10, 40)), widgets.Image())  # the last not drawn
+    sheet = Image.open(io.BytesIO(still(box)))
+    assert sheet.size == (30 + 8 + 10, 40)
+    assert still(live_figure([widgets.HTML("no pictures")])) is None
