@@ -26,6 +26,17 @@ c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 # nbgrader_config_students.py). Set GENLAB_EXCHANGE to move it.
 c.Exchange.root = os.environ.get("GENLAB_EXCHANGE", "/srv/nbgrader/exchange")
 
+# Every release notebook opens with the cells of release_header.ipynb: the setup cell
+# that installs genlab on Colab (and does nothing elsewhere). The course's address, from
+# which Colab installs genlab, is set there, in COURSE_PACKAGE: change it in a fork.
+c.IncludeHeaderFooter.header = str(Path(__file__).resolve().parent / "release_header.ipynb")
+# An exercise not yet written says so when it runs (in the student's checks, in
+# `nbgrader validate` and in feedback).
+c.ClearSolutions.code_stub = {
+    "python": "# YOUR CODE HERE\n"
+    'raise NotImplementedError("not written yet: replace this line with your code")'
+}
+
 # One cell may run for at most two minutes; every module's slowest cell takes seconds.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True

@@ -1,0 +1,101 @@
+"""How students open the course: the setup cell every release notebook starts with, README's
+Colab and Binder links, and `nbgrader validate` as their own check before handing in.
+
+The Colab environment itself is tests/test_colab.py; JupyterLab in a browser is
+tests/test_browser.py.
+"""
+
+import re
+import subprocess
+
+import nbformat
+import pytest
+from course import (
+    ROOT,
+    autograded_cells,
+    hand_ins,
+    modules,
+    nbgrader_meta,
+    read,
+    release_notebook,
+)
+from nbclient import NotebookClient
+
+MODULES = modules()
+HEADER = ROOT / "release_header.ipynb"
+# the one place the course's address is set: the setup cell's COURSE_PACKAGE
+PACKAGE = re.compile(
+    r'^COURSE_PACKAGE = "genlab @ git\+https://github\.com/(?P<repo>[\w.-]+/[\w.-]+)'
+    r'@(?P<branch>[\w.-]+)"$',
+    re.MULTILINE,
+)
+STUB = "not written yet: replace this line with your code"
+
+
+def _setup_cell():
+    (cell,) = read(HEADER).cells
+    return cell
+
+
+def test_every_release_notebook_opens_with_the_setup_cell():
+    setup = _setup_cell()
+    assert PACKAGE.search(setup.source), "COURSE_PACKAGE names genlab on the course's GitHub"
+    for module in MODULES:
+        first = read(release_notebook(module)).cells[0]
+        assert (first.cell_type, first.source) == ("code", setup.source), module
+
+
+def test_the_setup_cell_does_nothing_outside_colab():
+    probe = "print(sorted(k for k in globals() if not k.startswith('_') and k.isupper()))"
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(_setup_cell().source), nbformat.v4.new_code_cell(probe)]
+    )
+    NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    assert nb.cells[0].outputs == [], "no pip, no message, no error"
+    assert nb.cells[1].outputs[0].text == "['COURSE_PACKAGE']\n"
+
+
+def test_readme_opens_every_module_in_colab_and_the_course_on_binder():
+    found = PACKAGE.search(_setup_cell().source)
+    repo, branch = found["repo"], found["branch"]
+    readme = (ROOT / "README.md").read_text()
+    for module in MODULES:
+        path = f"release/{module}/{module}.ipynb"
+        colab = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{path}"
+        assert colab in readme, f"README needs the Colab link of {module}: {colab}"
+    first = f"release/{MODULES[0]}/{MODULES[0]}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=lab/tree/{first}"
+    assert f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})" in readme
+
+
+def _validate(nb, tmp_path) -> str:
+    """`nbgrader validate` on a notebook, as a student runs it in the course: its report."""
+    path = tmp_path / "handed-in.ipynb"
+    nbformat.write(nb, path)
+    done = subprocess.run(
+        ["nbgrader", "validate", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.notebooks
+def test_validate_passes_the_reference_solution(tmp_path):
+    report = _validate(hand_ins(MODULES[0])["reference"], tmp_path)
+    assert report.strip() == "Success! Your notebook passes all the tests."
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("module", MODULES)
+def test_validate_tells_an_untouched_release_what_is_missing(module, tmp_path):
+    release = read(release_notebook(module))
+    graded = [c for c in release.cells if nbgrader_meta(c).get("grade")]
+    report = _validate(release, tmp_path)
+    assert report.startswith(f"VALIDATION FAILED ON {len(graded)} CELL(S)!")
+    # each failing cell comes with its error: the test's hint, the stub's "not written yet",
+    # or for a written answer nbgrader's "You did not provide a response."
+    assert report.count("The following cell failed:") == report.count("The error was:")
+    assert report.count("The error was:") == len(graded)
+    assert STUB in report
+    written = len(graded) - len(autograded_cells(release))
+    assert report.count("You did not provide a response.") == written
