@@ -1,0 +1,140 @@
+"""Every module's reference solution in a Colab-like environment, set up by its own first cell.
+
+Colab opens a release notebook in a fresh runtime that has numpy, torch, matplotlib,
+scikit-learn and ipywidgets 7, and neither genlab nor nbgrader nor JupyterLab. The
+release notebook's first cell (from release_header.ipynb) must then install genlab and
+turn on Colab's widget manager, and everything after it must run on ipywidgets 7.
+
+This test builds such an environment in `.venv-colab` from tests/colab-runtime.txt
+(reused while that file is unchanged, with genlab removed before every run) and runs each
+module's reference solution in it, the setup cell included. Two things are stood in for:
+the course's address in the setup cell becomes this checkout (Colab would install from
+GitHub), and `google.colab` is a small package that records that the widget manager was
+turned on (only Colab has the real one).
+"""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from course import ROOT, hand_ins, modules
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+
+pytestmark = pytest.mark.colab
+MODULES = modules()
+RUNTIME = ROOT / "tests" / "colab-runtime.txt"
+ENV = ROOT / ".venv-colab"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+FAKE_COLAB_OUTPUT = '''"""Stand-in for Colab's google.colab.output (tests/test_colab.py)."""
+
+custom_widget_manager = False
+
+
+def enable_custom_widget_manager():
+    global custom_widget_manager
+    custom_widget_manager = True
+'''
+
+REPORT = """
+import importlib.util, json, sys
+import genlab, ipywidgets
+from google.colab import output
+print(json.dumps({
+    "genlab": genlab.__file__,
+    "ipywidgets": ipywidgets.__version__,
+    "widget_manager": output.custom_widget_manager,
+    "absent": [m for m in ("nbgrader", "jupyterlab") if importlib.util.find_spec(m)],
+}))
+"""
+
+
+def _python() -> str:
+    return str(ENV / "bin" / "python")
+
+
+def _run(*args: str, cwd=None) -> str:
+    """Run a command of the environment's Python; its output, or a failure that shows it."""
+    done = subprocess.run([_python(), *args], capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0, f"{args}: {done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def colab_kernel(tmp_path_factory):
+    """A kernel spec that starts ipykernel in the Colab-like environment, without genlab."""
+    stamp = ENV / "colab-runtime.txt"
+    if not stamp.exists() or stamp.read_text() != RUNTIME.read_text():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(ENV)], check=True)
+        _run("-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(RUNTIME))
+        site = _run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+        colab = Path(site) / "google" / "colab"
+        colab.mkdir(parents=True)
+        (colab.parent / "__init__.py").write_text("")
+        (colab / "__init__.py").write_text("")
+        (colab / "output.py").write_text(FAKE_COLAB_OUTPUT)
+        stamp.write_text(RUNTIME.read_text())
+    # every run starts without genlab: the setup cell must install it
+    _run("-m", "pip", "uninstall", "--yes", "--quiet", "genlab")
+    probe = "import importlib.util as u; print(u.find_spec('genlab') is None)"
+    assert _run("-c", probe, cwd=tmp_path_factory.getbasetemp()) == "True\n"
+    specs = tmp_path_factory.mktemp("kernels")
+    (specs / "colab").mkdir()
+    (specs / "colab" / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Colab-like",
+                "language": "python",
+            }
+        )
+    )
+    return KernelSpecManager(kernel_dirs=[str(specs)])
+
+
+def _install_from_this_checkout(nb) -> None:
+    """Point the setup cell's COURSE_PACKAGE at this checkout instead of GitHub."""
+    setup = nb.cells[0]
+    lines = setup.source.splitlines()
+    (i,) = [i for i, line in enumerate(lines) if line.startswith("COURSE_PACKAGE = ")]
+    lines[i] = f'COURSE_PACKAGE = "genlab @ {ROOT.as_uri()}"'
+    setup.source = "\n".join(lines)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_reference_solution_runs_as_on_colab(module, colab_kernel, tmp_path):
+    nb = hand_ins(module)["reference"]
+    _install_from_this_checkout(nb)
+    nb.cells.append(nbformat.v4.new_code_cell(REPORT))
+    path = tmp_path / f"{module}.ipynb"  # alone in its folder, as in Colab's /content
+    km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=colab_kernel)
+    NotebookClient(
+        nb, km=km, timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    nbformat.write(nb, path)  # kept for a look when this test fails
+
+    errors = [
+        f"cell {i}: {o.ename}: {o.evalue}"
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+    assert not errors, "\n".join(errors)
+    report = json.loads(nb.cells[-1].outputs[-1].text)
+    assert report["genlab"].startswith(str(ENV)), "the setup cell installed genlab"
+    assert report["ipywidgets"].startswith("7."), report["ipywidgets"]
+    assert report["widget_manager"], "the setup cell turned on Colab's widget manager"
+    assert report["absent"] == [], f"{report['absent']} must not be in Colab's environment"
+    # every live widget displayed under ipywidgets 7 carries its still, as under 8
+    shown = [o.data for c in nb.cells if c.cell_type == "code" for o in c.outputs if "data" in o]
+    live = [d for d in shown if WIDGET_VIEW in d and d.get("text/plain", "").startswith("[")]
+    assert all("image/png" in d for d in live)
+    figures = sum("image/png" in d for d in shown)
+    assert figures >= 3, textwrap.shorten(f"only {figures} figures in {module}", 80)
