@@ -36,8 +36,9 @@ lint: install
 	$(BIN)/ruff check genlab tests bench nbgrader_config.py nbgrader_config_students.py
 	$(BIN)/ruff format --check genlab tests bench nbgrader_config.py nbgrader_config_students.py
 
+# Two processes, each taking whole test files (a file's fixtures are built once).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 release: install
 	$(BIN)/nbgrader generate_assignment "*" --force --log-level=WARN
@@ -69,6 +70,6 @@ compat: install
 	    print(' '.join(d for d in p['dependencies'] + p['optional-dependencies']['lab'] \
 	    + p['optional-dependencies']['dev'] if not d.startswith('torch')))") && \
 	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading" \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab" \
 	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
 	done
