@@ -274,7 +274,7 @@ def _autograde(course: Path, *args) -> subprocess.CompletedProcess:
 def graded(tmp_path_factory):
     course = copy_course(tmp_path_factory.mktemp("hostile") / "genai")
     with open(course / "nbgrader_config.py", "a") as config:
-        config.write("\nc.Execute.timeout = 30\n")  # the loops cost 30 s each, not 120
+        config.write("\nc.Execute.timeout = 15\n")  # the loops cost 15 s each, not 120
     subprocess.run(
         ["nbgrader", "generate_assignment", MODULE, "--force"],
         cwd=course,
