@@ -97,11 +97,12 @@ LMS_NAMES = {
 
 
 def scratch_course(course: Path, module: str, root: Path = ROOT) -> Path:
-    """A new course folder with one module's source and the course's two nbgrader configs."""
+    """A new course folder with one module's source, the course's two nbgrader configs and
+    the header every release notebook opens with."""
     (course / "source").mkdir(parents=True)
     shutil.copytree(root / "source" / module, course / "source" / module)
-    for config in ("nbgrader_config.py", "nbgrader_config_students.py"):
-        shutil.copy(root / config, course / config)
+    for name in ("nbgrader_config.py", "nbgrader_config_students.py", "release_header.ipynb"):
+        shutil.copy(root / name, course / name)
     return course
 
 

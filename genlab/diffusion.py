@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_array, check_tensor
-from .gan import _one_thread
+from .lm import _one_thread
 
 __all__ = [
     "T",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_array
+from .lm import _one_thread
 
 __all__ = [
     "RING_MODES",
@@ -167,19 +167,6 @@ def digits_gan(
 
 # ---------------------------------------------------------------------------
 # Playing the game
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread, then restore the setting. Networks this small gain nothing
-    from a second thread, and on a busy machine (a browser, another kernel) two threads
-    that wait for each other made training several times slower in our measurements."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,7 +102,7 @@ class NeuralLM:
 
     def batch_logits(self, contexts: np.ndarray) -> np.ndarray:
         """(n, context) ids, padded like `windows` -> (n, vocab_size) float64 logits."""
-        with torch.inference_mode():
+        with _one_thread(), torch.inference_mode():
             return self.net(torch.tensor(np.asarray(contexts))).double().numpy()
 
     def loss(self, ids: np.ndarray, batch_size: int = 4096) -> float:
@@ -113,12 +114,27 @@ class NeuralLM:
         check_array(ids, "ids", shape=(None,), dtype="i")
         X, y = windows(ids, self.context, self.vocab_size), torch.as_tensor(ids)
         total = 0.0
-        with torch.inference_mode():
+        with _one_thread(), torch.inference_mode():
             for start in range(0, len(ids), batch_size):
                 logits = self.net(torch.tensor(X[start : start + batch_size]))
                 target = y[start : start + batch_size]
                 total += nn.functional.cross_entropy(logits, target, reduction="sum").item()
         return total / len(ids)
+
+
+@contextmanager
+def _one_thread():
+    """Run torch on one thread, then restore the setting. The course's networks are too small
+    to gain from a second thread, and beside other work (a browser, another kernel, a
+    noisy neighbour on Binder) threads that spin while they wait for each other made
+    training several times slower, and sampling a character at a time twenty times slower,
+    in our measurements. Switching costs a fraction of a microsecond."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def train_lm(
@@ -159,17 +175,18 @@ def train_lm(
     model = NeuralLM(net, vocab_size, context)
     start, running = time.perf_counter(), None
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
-    for step in bar:
-        batch = rng.integers(0, len(ids), batch_size)
-        loss = nn.functional.cross_entropy(net(torch.as_tensor(X[batch])), y[batch])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-        if step % 50 == 0 or step == steps - 1:
-            model.history.append((step, running))
-            bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+    with _one_thread():
+        for step in bar:
+            batch = rng.integers(0, len(ids), batch_size)
+            loss = nn.functional.cross_entropy(net(torch.as_tensor(X[batch])), y[batch])
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
+            if step % 50 == 0 or step == steps - 1:
+                model.history.append((step, running))
+                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
     net.eval()
     model.seconds = time.perf_counter() - start
     return model

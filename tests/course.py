@@ -12,6 +12,7 @@ from genlab.demo import REGION, solution_ids, solved  # noqa: F401 (the tests' s
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
 RELEASE = ROOT / "release"
+HEADER = ROOT / "release_header.ipynb"  # the cells nbgrader puts on top of every release notebook
 
 
 def modules() -> list[str]:
@@ -36,10 +37,12 @@ def hidden_lines(nb, regions=("SOLUTION", "HIDDEN TESTS")) -> set[str]:
     (or only inside the kinds of region named in `regions`).
 
     A line that also appears outside those regions (a blank line, `return self`, or for
-    hidden tests a line of the reference solution, which a student may well write) is not
-    secret and is not counted.
+    hidden tests a line of the reference solution, which a student may well write), or in
+    the setup cell nbgrader puts on top of every release notebook (`try:`), is not secret
+    and is not counted.
     """
-    inside, outside = set(), set()
+    inside = set()
+    outside = {line.strip() for c in read(HEADER).cells for line in c.source.splitlines()}
     for cell in nb.cells:
         text = cell.source
         for match in REGION.finditer(text):
