@@ -114,7 +114,7 @@ class NeuralLM:
         check_array(ids, "ids", shape=(None,), dtype="i")
         X, y = windows(ids, self.context, self.vocab_size), torch.as_tensor(ids)
         total = 0.0
-        with _one_thread(), torch.inference_mode():
+        with torch.inference_mode():  # large batches: here a second thread pays
             for start in range(0, len(ids), batch_size):
                 logits = self.net(torch.tensor(X[start : start + batch_size]))
                 target = y[start : start + batch_size]
