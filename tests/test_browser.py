@@ -13,7 +13,8 @@ and checks:
   before and after);
 * the kernel's peak memory stays under 1 GB, the smallest Binder gives;
 * on a release notebook, nbgrader's Validate button reports the result: failures for the
-  untouched release, success for the solved one.
+  untouched release, success for the solved one;
+* and the first module, run the same way in Notebook 7.
 
 Screenshots land in artifacts/browser/ (git-ignored): each widget before it is touched and
 after each control, and each Validate dialog; beside them, each kernel's peak memory.
@@ -110,9 +111,11 @@ class Lab:
         sep = "&" if "?" in path else "?"
         return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
 
-    def open(self, page, notebook: str):
-        """Open a notebook alone (`reset`: no tabs restored) and wait for its kernel."""
-        page.goto(self.url(f"lab/tree/{notebook}?reset"))
+    def open(self, page, notebook: str, ui: str = "lab"):
+        """Open a notebook in JupyterLab alone (`reset`: no tabs restored), or in Notebook 7
+        (`ui="notebook"`), and wait for its kernel."""
+        path = f"lab/tree/{notebook}?reset" if ui == "lab" else f"notebooks/{notebook}"
+        page.goto(self.url(path))
         page.wait_for_function(
             """() => {
               const k = document.querySelector(
@@ -273,11 +276,21 @@ def _slug(text: str) -> str:
 
 @pytest.mark.parametrize("module", MODULES)
 def test_module_runs_in_jupyterlab_and_its_widgets_respond(module, lab, page):
+    _run_and_move_the_widgets(module, lab, page, ui="lab")
+
+
+def test_notebook_7_runs_a_module_and_its_widget_responds(lab, page):
+    """Notebook 7, the other front end a student may open on this server, draws widgets with
+    the same manager as JupyterLab: one module shows it (each costs up to a minute here)."""
+    _run_and_move_the_widgets(MODULES[0], lab, page, ui="notebook")
+
+
+def _run_and_move_the_widgets(module, lab, page, ui):
     notebook = f"solved/{module}/{module}.ipynb"
-    shots = ARTIFACTS / module
+    shots = ARTIFACTS / (module if ui == "lab" else f"notebook7-{module}")
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
-    lab.open(page, notebook)
+    lab.open(page, notebook, ui)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     page.wait_for_function(RUNNING, timeout=30_000)
