@@ -311,6 +311,10 @@ def _run_and_move_the_widgets(module, lab, page, ui):
 
     cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
     assert cells.count() == len(nb.cells)
+    # every widget box on the page is one of the live figures found in the file (progress
+    # bars are rows, and hidden once done), so none escapes the checks below
+    boxes = page.locator(".jp-OutputArea-output > .jupyter-widgets.widget-vbox:visible")
+    assert boxes.count() == len(live), f"{boxes.count()} widget boxes, {len(live)} live figures"
     for n, (i, text) in enumerate(live):
         name = _slug(text.split(":")[0])
         widget = cells.nth(i).locator(".jp-OutputArea-output > .jupyter-widgets").first
