@@ -29,7 +29,7 @@ c.Exchange.root = os.environ.get("GENLAB_EXCHANGE", "/srv/nbgrader/exchange")
 # Every release notebook opens with the cells of release_header.ipynb: the setup cell
 # that installs genlab on Colab (and does nothing elsewhere). The course's address, from
 # which Colab installs genlab, is set there, in COURSE_PACKAGE: change it in a fork.
-c.IncludeHeaderFooter.header = str(Path(__file__).resolve().parent / "release_header.ipynb")
+c.IncludeHeaderFooter.header = str(Path(c.CourseDirectory.root) / "release_header.ipynb")
 # An exercise not yet written says so when it runs (in the student's checks, in
 # `nbgrader validate` and in feedback).
 c.ClearSolutions.code_stub = {

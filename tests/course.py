@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import nbformat
 
 from genlab.demo import REGION, solution_ids, solved  # noqa: F401 (the tests' submissions)
+from genlab.widgets import WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
@@ -102,3 +104,32 @@ def copy_course(dest: Path) -> Path:
 
 def read(path: Path):
     return nbformat.read(path, as_version=4)
+
+
+def outputs(nb) -> list[tuple[int, dict]]:
+    """(cell index, output) of every output of an executed notebook's code cells."""
+    return [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs]
+
+
+def errors(nb) -> list[str]:
+    """Every error an executed notebook shows, as "cell <index>: <name>: <message>"."""
+    return [f"cell {i}: {o.ename}: {o.evalue}" for i, o in outputs(nb) if o.output_type == "error"]
+
+
+def live_figures(nb) -> list[tuple[int, dict]]:
+    """(cell index, output) of every live widget of genlab's (`genlab.widgets.live_figure`)
+    an executed notebook displayed: a widget view with the figure's line of text, which
+    opens with "[" (a progress bar's does not)."""
+    return [
+        (i, o)
+        for i, o in outputs(nb)
+        if WIDGET_VIEW in o.get("data", {}) and o.data.get("text/plain", "").startswith("[")
+    ]
+
+
+def bench_run():
+    """bench/run.py, the benchmark, as a module: its measuring parts serve the tests too."""
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,15 +1,12 @@
 """The benchmark's measuring parts, on this test process (the full run is `make bench`)."""
 
-import importlib.util
 import os
 import time
 
 import numpy as np
-from course import ROOT, modules
+from course import bench_run, modules
 
-spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+bench = bench_run()
 
 
 def test_bench_finds_every_module():

@@ -36,7 +36,18 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from course import ROOT, copy_course, hand_ins, modules, nbgrader_meta, read, release_notebook
+from course import (
+    ROOT,
+    bench_run,
+    copy_course,
+    errors,
+    hand_ins,
+    live_figures,
+    modules,
+    nbgrader_meta,
+    read,
+    release_notebook,
+)
 
 pytestmark = pytest.mark.browser
 MODULES = modules()
@@ -51,7 +62,6 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # JupyterLab settings for the test: every cell in the page (no windowing), no news pop-ups
 SETTINGS = {
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
@@ -139,14 +149,14 @@ class Lab:
         return read(path)
 
     def kernel_peak_mb(self) -> float:
-        """The peak resident memory of the server's kernel (`VmHWM`), in MB."""
+        """The peak resident memory of the server's kernel (`VmHWM`, read as the benchmark
+        reads it), in MB."""
         (kernel,) = [
             p
             for p in psutil.Process(self.process.pid).children(recursive=True)
             if "ipykernel_launcher" in " ".join(p.cmdline())
         ]
-        status = Path(f"/proc/{kernel.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status)[1]) / 1024
+        return bench_run().high_water_mark(kernel.pid) / 2**20
 
     def shut_down_kernels(self):
         for kernel in json.load(urllib.request.urlopen(self.url("api/kernels"))):
@@ -296,18 +306,9 @@ def _run_and_move_the_widgets(module, lab, page, ui):
     page.wait_for_function(RUNNING, timeout=30_000)
     page.wait_for_function(SETTLED, timeout=600_000, polling=500)
     nb = lab.save(page, notebook)
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    assert all(c.execution_count for _, c in code), "every cell ran"
-    errors = [
-        f"cell {i}: {o.ename}" for i, c in code for o in c.outputs if o.output_type == "error"
-    ]
-    assert not errors, errors
-    live = [
-        (i, o.data["text/plain"])
-        for i, c in code
-        for o in c.outputs
-        if WIDGET_VIEW in o.get("data", {}) and o.data.get("text/plain", "").startswith("[")
-    ]
+    assert all(c.execution_count for c in nb.cells if c.cell_type == "code"), "every cell ran"
+    assert not errors(nb), errors(nb)
+    live = [(i, o.data["text/plain"]) for i, o in live_figures(nb)]
 
     cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
     assert cells.count() == len(nb.cells)

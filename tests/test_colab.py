@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course import ROOT, hand_ins, modules
+from course import ROOT, errors, hand_ins, live_figures, modules, outputs
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -30,7 +30,6 @@ pytestmark = pytest.mark.colab
 MODULES = modules()
 RUNTIME = ROOT / "tests" / "colab-runtime.txt"
 ENV = ROOT / ".venv-colab"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 FAKE_COLAB_OUTPUT = '''"""Stand-in for Colab's google.colab.output (tests/test_colab.py)."""
 
@@ -119,22 +118,13 @@ def test_reference_solution_runs_as_on_colab(module, colab_kernel, tmp_path):
     ).execute()
     nbformat.write(nb, path)  # kept for a look when this test fails
 
-    errors = [
-        f"cell {i}: {o.ename}: {o.evalue}"
-        for i, c in enumerate(nb.cells)
-        if c.cell_type == "code"
-        for o in c.outputs
-        if o.output_type == "error"
-    ]
-    assert not errors, "\n".join(errors)
+    assert not errors(nb), "\n".join(errors(nb))
     report = json.loads(nb.cells[-1].outputs[-1].text)
     assert report["genlab"].startswith(str(ENV)), "the setup cell installed genlab"
     assert report["ipywidgets"].startswith("7."), report["ipywidgets"]
     assert report["widget_manager"], "the setup cell turned on Colab's widget manager"
     assert report["absent"] == [], f"{report['absent']} must not be in Colab's environment"
     # every live widget displayed under ipywidgets 7 carries its still, as under 8
-    shown = [o.data for c in nb.cells if c.cell_type == "code" for o in c.outputs if "data" in o]
-    live = [d for d in shown if WIDGET_VIEW in d and d.get("text/plain", "").startswith("[")]
-    assert all("image/png" in d for d in live)
-    figures = sum("image/png" in d for d in shown)
+    assert all("image/png" in o.data for _, o in live_figures(nb))
+    figures = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))
     assert figures >= 3, textwrap.shorten(f"only {figures} figures in {module}", 80)

@@ -8,10 +8,14 @@ import re
 import nbformat
 import pytest
 from course import (
+    WIDGET_VIEW,
     autograded_cells,
     autograded_points,
+    errors,
+    live_figures,
     modules,
     nbgrader_meta,
+    outputs,
     read,
     source_notebook,
 )
@@ -20,7 +24,6 @@ from nbconvert import HTMLExporter
 from nbgrader.utils import determine_grade
 
 MODULES = modules()
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def test_there_is_at_least_one_module():
@@ -101,26 +104,12 @@ def executed():
     return run
 
 
-def _outputs(nb):
-    return [(i, o) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs]
-
-
-def _live_widgets(nb):
-    """(cell index, output) of every widget of the course's own (genlab's live figures)."""
-    return [
-        (i, o)
-        for i, o in _outputs(nb)
-        if WIDGET_VIEW in o.get("data", {}) and o.data.get("text/plain", "").startswith("[")
-    ]
-
-
 @pytest.mark.notebooks
 @pytest.mark.parametrize("module", MODULES)
 def test_source_runs_top_to_bottom(module, executed):
     nb = executed(module)
-    errors = [o for _, o in _outputs(nb) if o.output_type == "error"]
-    assert not errors
-    figures = sum("image/png" in o.get("data", {}) for _, o in _outputs(nb))
+    assert not errors(nb), errors(nb)
+    figures = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))
     assert figures >= 3, "a module shows its figures"
     # what `nbgrader validate` will say of the reference solution: every test cell passes
     # (a test cell that writes to stderr, a warning say, fails validation though it grades)
@@ -140,8 +129,8 @@ def test_html_export_shows_a_figure_wherever_a_widget_would_be(module, executed)
     still; where the state was saved (`jupyter nbconvert --execute`), the page draws the
     widget from it, pictures included. Either way the static snapshot cells follow."""
     nb = executed(module)
-    live = _live_widgets(nb)
-    images = sum("image/png" in o.get("data", {}) for _, o in _outputs(nb))
+    live = live_figures(nb)
+    images = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))
 
     saved_by_lab = copy.deepcopy(nb)
     saved_by_lab.metadata.pop("widgets", None)

@@ -11,6 +11,7 @@ import subprocess
 import nbformat
 import pytest
 from course import (
+    HEADER,
     ROOT,
     autograded_cells,
     hand_ins,
@@ -22,7 +23,6 @@ from course import (
 from nbclient import NotebookClient
 
 MODULES = modules()
-HEADER = ROOT / "release_header.ipynb"
 # the one place the course's address is set: the setup cell's COURSE_PACKAGE
 PACKAGE = re.compile(
     r'^COURSE_PACKAGE = "genlab @ git\+https://github\.com/(?P<repo>[\w.-]+/[\w.-]+)'
