@@ -2,7 +2,8 @@
 
 The notebooks import it for what is not the lesson itself: data (`genlab.data`,
 `genlab.text`), measuring models (`genlab.models`), the small models trained on CPU and
-the loops that train them (`genlab.lm`, `genlab.gan`), figures (`genlab.plots`),
+the loops that train them (`genlab.lm`, `genlab.gan`, `genlab.diffusion`, `genlab.recall`),
+module 05's measurements of data and compute (`genlab.scaling`), figures (`genlab.plots`),
 interactive widgets (`genlab.widgets`), the checks their tests call (`genlab.checks`),
 and the nbgrader plumbing of the course (`genlab.grading`, for instructors).
 

@@ -81,14 +81,21 @@ class NeuralLM:
         vocab_size: characters it predicts.
         context: characters it reads.
         history: (step, training loss in nats per character) pairs.
-        seconds: wall-clock training time.
+        held_out_history: (step, loss on held-out text) pairs, if training was given some.
+        seconds: wall-clock training time, held-out checks included.
     """
 
     net: CharMLP
     vocab_size: int
     context: int
     history: list[tuple[int, float]] = field(default_factory=list)
+    held_out_history: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def parameters(self) -> int:
+        """The number of weights."""
+        return sum(p.numel() for p in self.net.parameters())
 
     def next_logits(self, context_ids: Sequence[int]) -> np.ndarray:
         """Logits of the next character after `context_ids` (any length, even 0).
@@ -147,6 +154,9 @@ def train_lm(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    held_out: np.ndarray | None = None,
+    eval_every: int = 100,
+    patience: int | None = None,
     **net_kwargs,
 ) -> NeuralLM:
     """Train a `CharMLP` to predict each character of `ids` from the ones before it.
@@ -159,11 +169,17 @@ def train_lm(
         vocab_size: number of distinct ids.
         context: characters the model reads.
         steps: optimiser steps.
+        held_out: (m,) int ids of text it never trains on; its loss is measured every
+            `eval_every` steps and after the last, into `held_out_history`.
+        patience: with `held_out`, stop early once this many checks in a row found no
+            better held-out loss than the best so far (None: run all the steps).
         net_kwargs: `embed`, `hidden`, `dropout` for `CharMLP`.
     Returns:
         The trained model, its loss history and its training time.
     """
     check_array(ids, "ids", shape=(None,), dtype="i", low=0, high=vocab_size - 1)
+    if held_out is not None:
+        check_array(held_out, "held_out", shape=(None,), dtype="i", low=0, high=vocab_size - 1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = CharMLP(vocab_size, context, **net_kwargs)
@@ -187,9 +203,21 @@ def train_lm(
             if step % 50 == 0 or step == steps - 1:
                 model.history.append((step, running))
                 bar.set_postfix(loss=f"{running:.3f}", refresh=False)
+            if held_out is not None and ((step + 1) % eval_every == 0 or step == steps - 1):
+                net.eval()  # no dropout while measuring
+                model.held_out_history.append((step + 1, model.loss(held_out)))
+                net.train()
+                if patience is not None and _checks_since_best(model.held_out_history) >= patience:
+                    break
     net.eval()
     model.seconds = time.perf_counter() - start
     return model
+
+
+def _checks_since_best(history: list[tuple[int, float]]) -> int:
+    """How many held-out checks have passed since the best (lowest) loss of `history`."""
+    losses = [loss for _, loss in history]
+    return len(losses) - 1 - int(np.argmin(losses))
 
 
 # ---------------------------------------------------------------------------

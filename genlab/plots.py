@@ -1,5 +1,5 @@
 """Figures for the notebooks: digits, learning curves, boundaries, language models, GANs,
-diffusion.
+diffusion, and the ingredients of module 05 (data, compute, attention).
 
 Each function draws on a new matplotlib figure (or on axes it is given) and returns
 the figure, so a notebook shows it with a bare call and a test can inspect it. The
@@ -40,6 +40,11 @@ __all__ = [
     "plot_denoiser_training",
     "plot_guidance",
     "plot_speed",
+    "plot_data_curve",
+    "plot_rates",
+    "plot_accuracy_by_distance",
+    "AttentionFigure",
+    "plot_attention_strips",
 ]
 
 COLORS = {"generative": "#d9822b", "discriminative": "#2b6cb0"}
@@ -597,4 +602,191 @@ def plot_speed(seconds: dict[str, float], n: int = 1000):
     ax.invert_yaxis()
     ax.set(xlabel=f"seconds for {n:,} samples (log scale)")
     ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# What changed: data, compute and attention
+
+
+def plot_data_curve(sizes, losses, fit: tuple[float, float] | None = None):
+    """Held-out loss against training-set size on log-log axes, with a fitted power law.
+
+    Args:
+        sizes: (k,) characters of training text.
+        losses: (k,) held-out loss of the model trained on each, nats per character.
+        fit: (exponent, constant) of loss = constant * size ** exponent, drawn as a line.
+    """
+    sizes, losses = np.asarray(sizes, dtype=float), np.asarray(losses, dtype=float)
+    fig = _figure(figsize=(6.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(sizes, losses, "o", color=COLORS["generative"], ms=8, label="one model per size")
+    for size, loss in zip(sizes, losses, strict=True):
+        ax.annotate(f"{loss:.2f}", (size, loss), xytext=(6, 6), textcoords="offset points")
+    if fit is not None:
+        exponent, constant = fit
+        grid = np.geomspace(sizes.min() / 1.5, sizes.max() * 1.5, 50)
+        ax.plot(
+            grid,
+            constant * grid**exponent,
+            color="black",
+            lw=1,
+            ls="--",
+            label=f"fit: loss = {constant:.3g} x size^({exponent:.3f})",
+        )
+    ax.set(xscale="log", yscale="log", xlabel="characters of training text (log scale)")
+    ax.set(ylabel="held-out loss, nats per character (log scale)")
+    ticks = [
+        t for t in (0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8) if losses.min() / 1.3 < t < losses.max() * 1.3
+    ]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
+    ax.set_title("More data, lower loss: the same model trained on more text", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return fig
+
+
+def plot_rates(rates: dict[str, float], unit: str = "operations per second"):
+    """One bar per way of computing, on a log scale, each labelled with its rate.
+
+    Args:
+        rates: name -> operations per second.
+    """
+    names, values = list(rates), np.array(list(rates.values()), dtype=float)
+    check_array(values, "rates", shape=(len(names),), low=0)
+    fig = _figure(figsize=(6.5, 0.8 + 0.55 * len(names)), layout="constrained")
+    ax = fig.subplots()
+    colors = ["grey", COLORS["discriminative"], COLORS["generative"], *CLASS_COLORS]
+    ax.barh(names, values, color=colors[: len(names)])
+    for i, value in enumerate(values):
+        ax.text(value * 1.2, i, f"{value:.3g}", va="center", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlim(values.min() / 3, values.max() * 20)
+    ax.invert_yaxis()
+    ax.set(xlabel=f"{unit} (log scale)")
+    ax.set_title("One matrix product, three ways", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def plot_accuracy_by_distance(
+    distances, accuracy: dict[str, np.ndarray], window: int | None = None
+):
+    """Accuracy of each model against how far back the answer is, with chance at 1 in 10.
+
+    Args:
+        distances: (k,) distances measured.
+        accuracy: model name -> (k,) share of lines answered right.
+        window: the characters the window model reads, marked as a shaded band.
+    """
+    fig = _figure(figsize=(6.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    colors = [COLORS["discriminative"], COLORS["generative"], *CLASS_COLORS]
+    for (name, values), color in zip(accuracy.items(), colors, strict=False):
+        ax.plot(distances, values, marker="o", color=color, label=name)
+    ax.axhline(0.1, color="grey", ls=":", label="chance (1 in 10)")
+    if window is not None:
+        ax.axvspan(0.8, window - 0.5, color=COLORS["discriminative"], alpha=0.08)
+        ax.text(1.0, 0.5, "inside the\nwindow", fontsize=8, color=COLORS["discriminative"])
+    ax.set(xscale="log", ylim=(0, 1.05), xlabel='distance from the digit to the "?" (log scale)')
+    ax.set_xticks(list(distances), [str(d) for d in distances], fontsize=8)
+    ax.minorticks_off()
+    ax.set(ylabel="share of digits recalled")
+    ax.set_title("Recalling a digit seen earlier in the line", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+    return fig
+
+
+class AttentionFigure:
+    """Where each position of a line looks: the line with its characters shaded by the
+    attention of one query position, above the whole matrix of attention weights.
+
+    Drawn once and updated in place, so moving the query costs a few tens of
+    milliseconds. Rows of the matrix are query positions, columns the positions they
+    look at; the colour scale is a square root, so weights of a few percent still show.
+    """
+
+    def __init__(self, length: int, per_row: int = 32, dpi: int = 80):
+        from matplotlib.colors import PowerNorm
+        from matplotlib.patches import Rectangle
+
+        self.length, self.per_row = length, per_row
+        rows = -(-length // per_row)
+        self.fig = _figure(figsize=(9.0, 1.2 + 0.45 * rows + 4.2), dpi=dpi)
+        grid = self.fig.add_gridspec(2, 1, height_ratios=[0.45 * rows + 0.4, 4.2], hspace=0.35)
+        self.strip_ax, self.matrix_ax = self.fig.add_subplot(grid[0]), self.fig.add_subplot(grid[1])
+        norm = PowerNorm(0.5, vmin=0, vmax=1)
+        padded = np.zeros((rows, per_row))
+        self.strip = self.strip_ax.imshow(padded, cmap="Oranges", norm=norm, aspect="auto")
+        self.chars = [
+            self.strip_ax.text(i % per_row, i // per_row, "", ha="center", va="center",
+                               family="monospace", fontsize=10)
+            for i in range(length)
+        ]  # fmt: skip
+        self.strip_ax.set_xticks([])
+        self.strip_ax.set_yticks([])
+        self.cursor = self.strip_ax.add_patch(
+            Rectangle((-0.5, -0.5), 1, 1, fill=False, ec=COLORS["discriminative"], lw=2.5)
+        )
+        self.matrix = self.matrix_ax.imshow(np.zeros((length, length)), cmap="Oranges", norm=norm)
+        self.row = self.matrix_ax.add_patch(
+            Rectangle((-0.5, -0.5), length, 1, fill=False, ec=COLORS["discriminative"], lw=1.5)
+        )
+        self.matrix_ax.set(xlabel="position looked at", ylabel="query position")
+        self.fig.colorbar(self.matrix, ax=self.matrix_ax, shrink=0.8, label="attention weight")
+        self._line = None
+
+    def draw(self, text: str, weights: np.ndarray, query: int, title: str = "") -> Figure:
+        """Show `text` (one character per position) and its (length, length) `weights`,
+        with the row of position `query` picked out. Positions after the query, which the
+        causal mask hides from it, are left blank in the strip."""
+        if text != self._line:
+            for label, char in zip(self.chars, text, strict=True):
+                label.set_text(token_label(char))
+            self.matrix.set_data(weights)
+            self._line = text
+        shade = np.zeros(self.strip.get_array().size)
+        shade[: self.length] = weights[query]
+        self.strip.set_data(shade.reshape(-1, self.per_row))
+        for position, label in enumerate(self.chars):
+            label.set_color("#bbbbbb" if position > query else "black")
+        self.cursor.set_xy((query % self.per_row - 0.5, query // self.per_row - 0.5))
+        self.row.set_y(query - 0.5)
+        self.strip_ax.set_title(title, fontsize=10, loc="left")
+        return self.fig
+
+
+def plot_attention_strips(rows: list[tuple[str, str, np.ndarray]], per_row: int = 32):
+    """Lines of text, each character shaded by the attention one position gives it.
+
+    Args:
+        rows: (title, text, weights) for each line: weights is (len(text),), the attention
+            of the position the strip is about (outlined: the last one).
+    """
+    from matplotlib.colors import PowerNorm
+    from matplotlib.patches import Rectangle
+
+    lines = max(-(-len(text) // per_row) for _, text, _ in rows)
+    fig = _figure(figsize=(9.0, (0.45 * lines + 0.5) * len(rows)), layout="constrained")
+    for ax, (title, text, weights) in zip(
+        np.atleast_1d(fig.subplots(len(rows), 1)), rows, strict=True
+    ):
+        shade = np.zeros(lines * per_row)
+        shade[: len(text)] = weights
+        ax.imshow(
+            shade.reshape(lines, per_row), cmap="Oranges", norm=PowerNorm(0.5, 0, 1), aspect="auto"
+        )
+        for i, char in enumerate(text):
+            ax.text(i % per_row, i // per_row, token_label(char), ha="center", va="center",
+                    family="monospace", fontsize=10)  # fmt: skip
+        last = len(text) - 1
+        ax.add_patch(
+            Rectangle((last % per_row - 0.5, last // per_row - 0.5), 1, 1, fill=False,
+                      ec=COLORS["discriminative"], lw=2.5)
+        )  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title, fontsize=10, loc="left")
     return fig
