@@ -269,9 +269,10 @@ def _controls(widget):
 def _act(page, kind, item):
     if kind == "menu":
         select = item.locator("select")
-        options = select.locator("option").all_inner_texts()
+        # ipywidgets shows a label's spaces as no-break spaces; its value keeps plain ones
+        options = [o.replace("\xa0", " ") for o in select.locator("option").all_inner_texts()]
         current = select.evaluate("s => s.value")
-        select.select_option(next(o for o in options if o != current))
+        select.select_option(index=next(i for i, o in enumerate(options) if o != current))
     elif kind == "slider":
         _drag(page, item)
     elif kind == "play":
