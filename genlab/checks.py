@@ -32,6 +32,7 @@ __all__ = [
     "check_choice",
     "check_keys",
     "score_matches",
+    "score_in_order",
 ]
 
 
@@ -306,14 +307,34 @@ def check_keys(mapping, expected_keys: Iterable[str], name: str) -> None:
 def score_matches(answers: Mapping, expected: Mapping, points: float) -> float:
     """Partial credit: `points` times the share of keys whose answer equals the expected one.
 
-    Strict like `check_equal`: an answer of another type than the expected one earns nothing.
-    The result is rounded to 1e-9 so that nbgrader reads it back as a clean number.
+    An expected value may be a set of the answers accepted for its key (where two are
+    equally defensible). Strict like `check_equal`: an answer of another type than the
+    expected one earns nothing. The result is rounded to 1e-9 so that nbgrader reads it back
+    as a clean number.
     """
     if type(answers) is not dict:
         return 0.0
-    right = sum(
-        1
-        for key, want in expected.items()
-        if type(answers.get(key)) is type(want) and want == answers[key]
-    )
+    right = 0
+    for key, want in expected.items():
+        accepted = want if isinstance(want, set | frozenset) else {want}
+        answer = answers.get(key)
+        right += any(type(answer) is type(w) and w == answer for w in accepted)
     return round(points * right / len(expected), 9)
+
+
+def score_in_order(items, rank: Mapping, points: float) -> float:
+    """Partial credit for putting things in order: `points` times the share of neighbouring
+    pairs (a, b) of `items` with rank[a] <= rank[b] (so equal ranks may come either way).
+
+    `items` must be a list of keys of `rank`, each once, or it earns nothing; so must an item
+    of another type than the keys.
+    """
+    keys = list(rank)
+    if type(items) is not list or len(items) != len(keys) or len(items) < 2:
+        return 0.0
+    if not all(any(type(item) is type(k) and k == item for k in keys) for item in items):
+        return 0.0
+    if len(set(items)) != len(items):
+        return 0.0
+    in_order = sum(rank[a] <= rank[b] for a, b in zip(items, items[1:], strict=False))
+    return round(points * in_order / (len(items) - 1), 9)

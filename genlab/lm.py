@@ -121,7 +121,9 @@ class NeuralLM:
         check_array(ids, "ids", shape=(None,), dtype="i")
         X, y = windows(ids, self.context, self.vocab_size), torch.as_tensor(ids)
         total = 0.0
-        with torch.inference_mode():  # large batches: here a second thread pays
+        # torch's thread setting: large batches gain from a second thread (train_lm's held-out
+        # checks run on its one thread)
+        with torch.inference_mode():
             for start in range(0, len(ids), batch_size):
                 logits = self.net(torch.tensor(X[start : start + batch_size]))
                 target = y[start : start + batch_size]

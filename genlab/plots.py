@@ -639,8 +639,9 @@ def plot_data_curve(sizes, losses, fit: tuple[float, float] | None = None):
     ticks = [
         t for t in (0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8) if losses.min() / 1.3 < t < losses.max() * 1.3
     ]
-    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
-    ax.minorticks_off()
+    if len(ticks) >= 2:  # plain numbers instead of powers of ten; else matplotlib's own
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
     ax.set_title("More data, lower loss: the same model trained on more text", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend()

@@ -99,6 +99,8 @@ class RecallTask:
         """
         if distance is not None and not 1 <= distance <= self.max_distance:
             raise ValueError(f"distance must be in [1, {self.max_distance}], got {distance}")
+        if digit is not None and digit not in range(10):
+            raise ValueError(f"digit must be an int from 0 to 9, got {digit!r}")
         if split not in ("train", "test"):
             raise ValueError(f'split must be "train" or "test", got {split!r}')
         prose = self.train_text if split == "train" else self.test_text

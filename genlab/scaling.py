@@ -44,13 +44,15 @@ class DataCurve:
         sizes: (k,) characters each model trained on.
         losses: (k,) its best loss on the held-out text, in nats per character.
         parameters: weights of each model (they are all the same size).
-        tokens: (k,) characters each model processed in training (steps run x batch size).
+        steps: (k,) optimiser steps each model ran before early stopping ended it.
+        tokens: (k,) characters each model processed in training (steps x batch size).
         seconds: (k,) wall-clock training time of each, held-out checks included.
     """
 
     sizes: np.ndarray
     losses: np.ndarray
     parameters: int
+    steps: np.ndarray
     tokens: np.ndarray
     seconds: np.ndarray
 
@@ -71,21 +73,27 @@ def data_curve(
     data differ. Each slice is the start of the training text (the first 1%, 3%, ...), so
     a larger slice contains the smaller ones. A model that has read little soon learns its
     slice by heart and gets worse on new text, so its loss is checked on the held-out text
-    every 100 steps, training stops after two checks without a new best, and the best is
+    every 50 steps, training stops after two checks without a new best, and the best is
     what counts: early stopping, as scaling studies do. Small slices stop after a few
     hundred steps; the largest use all `steps`.
 
     Args:
         train_ids: (n,) int character ids.
         held_out: (m,) int ids of text no model trains on (a few thousand are enough).
+        vocab_size: the number of distinct ids.
         fractions: the slices, as fractions of `train_ids`, in (0, 1].
+        steps: the most optimiser steps a model may take.
+        batch_size: windows per step.
+        progress: show a progress bar per model.
         lm_kwargs: passed to `genlab.lm.train_lm` (context, hidden, dropout, lr, seed).
+    Returns:
+        A `DataCurve`, one entry per fraction, in the order given.
     """
     from .lm import train_lm
 
     check_array(np.asarray(fractions, dtype=float), "fractions", shape=(None,), low=1e-9, high=1)
     options = {"context": 8, "hidden": 128, "dropout": 0.1, "lr": 4e-3, "seed": 0} | lm_kwargs
-    sizes, losses, tokens, seconds, parameters = [], [], [], [], 0
+    sizes, losses, steps_run, seconds, parameters = [], [], [], [], 0
     for fraction in fractions:
         size = int(round(len(train_ids) * fraction))
         model = train_lm(
@@ -94,6 +102,7 @@ def data_curve(
             steps=steps,
             batch_size=batch_size,
             held_out=held_out,
+            eval_every=50,
             patience=2,
             progress=progress,
             desc=f"{size:,} characters",
@@ -101,10 +110,18 @@ def data_curve(
         )
         sizes.append(size)
         losses.append(min(loss for _, loss in model.held_out_history))
-        tokens.append(model.held_out_history[-1][0] * batch_size)
+        steps_run.append(model.held_out_history[-1][0])
         seconds.append(model.seconds)
         parameters = model.parameters
-    return DataCurve(*map(np.array, (sizes, losses)), parameters, *map(np.array, (tokens, seconds)))
+    steps_run = np.array(steps_run)
+    return DataCurve(
+        np.array(sizes),
+        np.array(losses),
+        parameters,
+        steps_run,
+        steps_run * batch_size,
+        np.array(seconds),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -133,30 +150,42 @@ def python_matmul(A: list[list[float]], B: list[list[float]]) -> list[list[float
     return C
 
 
-def time_matmul(way: str, n: int, repeats: int = 3, seed: int = 0) -> float:
-    """Seconds to multiply two random n x n float64 matrices, the best of `repeats` runs.
+def time_matmul(
+    way: str, n: int, repeats: int = 5, seed: int = 0, threads: int | None = None
+) -> float:
+    """Seconds to multiply two random n x n matrices, the best of `repeats` runs.
+
+    numpy and torch multiply float32, what the course's models train in; Python's lists
+    hold its own numbers, which are 64-bit.
 
     Args:
-        way: "python" (`python_matmul` on lists), "numpy" (`A @ B`) or "torch"
-            (`torch.mm`, on as many threads as torch is set to use).
+        way: "python" (`python_matmul` on lists), "numpy" (`A @ B`) or "torch" (`torch.mm`).
         n: the matrices' size; keep it below about 100 for "python", which is slow.
+        threads: for "torch", the threads to use for the timing (None: torch's setting,
+            by default one per core); the setting is restored afterwards.
     Returns:
         The fastest run's wall-clock seconds (the others were slowed by something else).
     """
     rng = np.random.default_rng(seed)
     A, B = rng.standard_normal((n, n)), rng.standard_normal((n, n))
     if way == "python":
-        A, B = A.tolist(), B.tolist()
-        product = python_matmul
-    elif way == "numpy":
-        product = np.matmul
-    elif way == "torch":
-        import torch
-
-        A, B = torch.from_numpy(A), torch.from_numpy(B)
-        product = torch.mm
-    else:
+        return _best_of(python_matmul, A.tolist(), B.tolist(), repeats)
+    if way == "numpy":
+        return _best_of(np.matmul, A.astype(np.float32), B.astype(np.float32), repeats)
+    if way != "torch":
         raise ValueError(f'way must be "python", "numpy" or "torch", got {way!r}')
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        A, B = torch.from_numpy(A).float(), torch.from_numpy(B).float()
+        return _best_of(torch.mm, A, B, repeats)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _best_of(product, A, B, repeats: int) -> float:
     product(A, B)  # once untimed: the first call may load libraries or start threads
     best = float("inf")
     for _ in range(repeats):

@@ -1058,9 +1058,9 @@ def attention_view(model: Trained, vocab, attention: Callable, ids) -> Attention
     n = len(ids)
     check_array(output, "attention(...)[0], the output", shape=(n, V.shape[1]))
     check_array(weights, "attention(...)[1], the weights", shape=(n, n), low=0, high=1 + 1e-6)
-    logits = model.net.read_out(output[-1])
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
+    import torch
+
+    probs = torch.softmax(torch.as_tensor(model.net.read_out(output[-1])), dim=0).numpy()
     best = int(np.argmax(probs))
     return AttentionView(vocab.decode(ids), weights, vocab.chars[best], float(probs[best]))
 

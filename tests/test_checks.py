@@ -118,6 +118,27 @@ def test_score_matches_gives_partial_credit_strictly():
     assert checks.score_matches(["a"], expected, 6) == 0
 
 
+def test_score_matches_accepts_any_answer_of_a_set():
+    expected = {"a": "x", "b": {"x", "y"}}
+    assert checks.score_matches({"a": "x", "b": "y"}, expected, 2) == 2
+    assert checks.score_matches({"a": "x", "b": "x"}, expected, 2) == 2
+    assert checks.score_matches({"a": "x", "b": "z"}, expected, 2) == 1
+    assert checks.score_matches({"a": "x", "b": EqualsEverything()}, expected, 2) == 1
+
+
+def test_score_in_order_credits_each_neighbouring_pair_in_order():
+    rank = {"a": 1, "b": 2, "c": 2, "d": 3}
+    assert checks.score_in_order(["a", "b", "c", "d"], rank, 3) == 3
+    assert checks.score_in_order(["a", "c", "b", "d"], rank, 3) == 3  # equal ranks either way
+    assert checks.score_in_order(["a", "d", "b", "c"], rank, 3) == 2  # d > b breaks one pair
+    assert checks.score_in_order(["d", "c", "b", "a"], rank, 3) == 1  # only c, b (equal ranks)
+    assert checks.score_in_order(["a", "b", "c"], rank, 3) == 0  # one missing
+    assert checks.score_in_order(["a", "a", "b", "c"], rank, 3) == 0  # one twice
+    assert checks.score_in_order(["a", "b", "c", "e"], rank, 3) == 0  # one unknown
+    assert checks.score_in_order(("a", "b", "c", "d"), rank, 3) == 0  # not a list
+    assert checks.score_in_order(["a", "b", "c", EqualsEverything()], rank, 3) == 0
+
+
 def test_messages_show_plain_lists_and_hide_other_objects():
     with pytest.raises(CheckFailed, match=r"to be \[1, 2\], got \[1, 3\]"):
         checks.check_equal([1, 3], [1, 2], "ids")

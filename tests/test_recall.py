@@ -76,6 +76,12 @@ def test_a_distance_outside_the_line_is_refused(task, distance):
         task.lines(1, np.random.default_rng(0), distance=distance)
 
 
+@pytest.mark.parametrize("digit", [10, -1, "7"])
+def test_a_digit_that_is_not_0_to_9_is_refused(task, digit):
+    with pytest.raises(ValueError, match="digit must be an int from 0 to 9"):
+        task.lines(1, np.random.default_rng(0), digit=digit)
+
+
 def test_an_unknown_split_or_model_is_refused(task):
     with pytest.raises(ValueError, match="split"):
         task.lines(1, np.random.default_rng(0), split="validation")
