@@ -666,7 +666,7 @@ def plot_rates(rates: dict[str, float], unit: str = "operations per second"):
     ax.set_xlim(values.min() / 3, values.max() * 20)
     ax.invert_yaxis()
     ax.set(xlabel=f"{unit} (log scale)")
-    ax.set_title("One matrix product, three ways", fontsize=10)
+    ax.set_title("One matrix product: the same operations, different speeds", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
