@@ -185,35 +185,72 @@ def train_lm(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = CharMLP(vocab_size, context, **net_kwargs)
-    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 0.1 + 0.45 * (1 + math.cos(math.pi * step / steps))
-    )
     X, y = windows(ids, context, vocab_size), torch.as_tensor(ids)
     model = NeuralLM(net, vocab_size, context)
+
+    def batch_loss(step: int) -> torch.Tensor:
+        batch = rng.integers(0, len(ids), batch_size)
+        return nn.functional.cross_entropy(net(torch.as_tensor(X[batch])), y[batch])
+
+    def check_held_out(step: int) -> bool:
+        if held_out is None or not ((step + 1) % eval_every == 0 or step == steps - 1):
+            return False
+        net.eval()  # no dropout while measuring
+        model.held_out_history.append((step + 1, model.loss(held_out)))
+        net.train()
+        return patience is not None and _checks_since_best(model.held_out_history) >= patience
+
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    model.seconds = fit(net, optimiser, batch_loss, steps, model.history, desc, progress,
+                        after_step=check_held_out)  # fmt: skip
+    return model
+
+
+def fit(
+    net: nn.Module,
+    optimiser: torch.optim.Optimizer,
+    batch_loss: Callable[[int], torch.Tensor],
+    steps: int,
+    history: list[tuple[int, float]],
+    desc: str = "training",
+    progress: bool = True,
+    warm_up: int = 0,
+    after_step: Callable[[int], bool] | None = None,
+) -> float:
+    """The training loop of the course's language models, on one thread.
+
+    Each step minimises `batch_loss(step)`, the learning rate warmed up linearly over the
+    first `warm_up` steps (0: none) and decayed to a tenth along a cosine. A running mean
+    of the loss lands in `history` every 50 steps and after the last. `after_step(step)`,
+    if given, runs after each step and stops training by returning True. The network is
+    left in eval mode.
+
+    Returns:
+        The wall-clock seconds the loop took.
+    """
+
+    def rate(step: int) -> float:
+        cosine = 0.1 + 0.45 * (1 + math.cos(math.pi * step / steps))
+        return min(1.0, (step + 1) / warm_up) * cosine if warm_up else cosine
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     start, running = time.perf_counter(), None
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
     with _one_thread():
         for step in bar:
-            batch = rng.integers(0, len(ids), batch_size)
-            loss = nn.functional.cross_entropy(net(torch.as_tensor(X[batch])), y[batch])
+            loss = batch_loss(step)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
             if step % 50 == 0 or step == steps - 1:
-                model.history.append((step, running))
+                history.append((step, running))
                 bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-            if held_out is not None and ((step + 1) % eval_every == 0 or step == steps - 1):
-                net.eval()  # no dropout while measuring
-                model.held_out_history.append((step + 1, model.loss(held_out)))
-                net.train()
-                if patience is not None and _checks_since_best(model.held_out_history) >= patience:
-                    break
+            if after_step is not None and after_step(step):
+                break
     net.eval()
-    model.seconds = time.perf_counter() - start
-    return model
+    return time.perf_counter() - start
 
 
 def _checks_since_best(history: list[tuple[int, float]]) -> int:

@@ -27,18 +27,15 @@ and tokenisers other than characters.
 
 from __future__ import annotations
 
-import math
 import re
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .checks import check_array
-from .lm import CharMLP, _one_thread
+from .lm import CharMLP, _one_thread, fit
 from .text import Vocab
 
 __all__ = [
@@ -266,32 +263,16 @@ def train_recall(
         raise ValueError(f'model must be "attention" or "window", got {model!r}')
     rest = [p for p in net.parameters() if all(p is not q for q in slow)]
     optimiser = torch.optim.Adam([{"params": rest}, {"params": slow, "lr": lr / 3}], lr=lr)
-    warm_up = max(1, steps // 5)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: (
-            min(1.0, (step + 1) / warm_up) * (0.1 + 0.45 * (1 + math.cos(math.pi * step / steps)))
-        ),
-    )
     ids, answers, _ = task.lines(steps * batch_size, rng)
     ids, answers = torch.as_tensor(ids), torch.as_tensor(answers)
     trained = Trained(net, sum(p.numel() for p in net.parameters()))
-    start, running = time.perf_counter(), None
-    bar = tqdm(range(steps), desc=f"{model} model", disable=not progress, mininterval=0.5)
-    with _one_thread():
-        for step in bar:
-            batch = slice(step * batch_size, (step + 1) * batch_size)
-            loss = nn.functional.cross_entropy(net(ids[batch]), answers[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
-            if step % 50 == 0 or step == steps - 1:
-                trained.history.append((step, running))
-                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-    net.eval()
-    trained.seconds = time.perf_counter() - start
+
+    def batch_loss(step: int) -> torch.Tensor:
+        batch = slice(step * batch_size, (step + 1) * batch_size)
+        return nn.functional.cross_entropy(net(ids[batch]), answers[batch])
+
+    trained.seconds = fit(net, optimiser, batch_loss, steps, trained.history, f"{model} model",
+                          progress, warm_up=max(1, steps // 5))  # fmt: skip
     return trained
 
 
