@@ -700,6 +700,46 @@ def plot_accuracy_by_distance(
     return fig
 
 
+class _Strip:
+    """A line of text on `ax`, `per_row` characters a row, each shaded by a weight (square-root
+    colour scale), one position outlined and the ones after it greyed. Drawn once, then
+    updated in place by `show`."""
+
+    def __init__(self, ax, length: int, per_row: int):
+        from matplotlib.colors import PowerNorm
+        from matplotlib.patches import Rectangle
+
+        self.ax, self.length, self.per_row = ax, length, per_row
+        rows = -(-length // per_row)
+        self.image = ax.imshow(
+            np.zeros((rows, per_row)), cmap="Oranges", norm=PowerNorm(0.5, 0, 1), aspect="auto"
+        )
+        self.chars = [
+            ax.text(i % per_row, i // per_row, "", ha="center", va="center", family="monospace",
+                    fontsize=10)
+            for i in range(length)
+        ]  # fmt: skip
+        self.cursor = ax.add_patch(
+            Rectangle((-0.5, -0.5), 1, 1, fill=False, ec=COLORS["discriminative"], lw=2.5)
+        )
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    def set_text(self, text: str) -> None:
+        for label, char in zip(self.chars, text, strict=True):
+            label.set_text(token_label(char))
+
+    def show(self, weights: np.ndarray, query: int, title: str = "") -> None:
+        """Shade by `weights` ((length,), the attention of position `query`) and outline it."""
+        shade = np.zeros(self.image.get_array().size)
+        shade[: self.length] = weights
+        self.image.set_data(shade.reshape(-1, self.per_row))
+        for position, label in enumerate(self.chars):
+            label.set_color("#bbbbbb" if position > query else "black")
+        self.cursor.set_xy((query % self.per_row - 0.5, query // self.per_row - 0.5))
+        self.ax.set_title(title, fontsize=10, loc="left")
+
+
 class AttentionFigure:
     """Where each position of a line looks: the line with its characters shaded by the
     attention of one query position, above the whole matrix of attention weights.
@@ -713,25 +753,14 @@ class AttentionFigure:
         from matplotlib.colors import PowerNorm
         from matplotlib.patches import Rectangle
 
-        self.length, self.per_row = length, per_row
         rows = -(-length // per_row)
         self.fig = _figure(figsize=(9.0, 1.2 + 0.45 * rows + 4.2), dpi=dpi)
         grid = self.fig.add_gridspec(2, 1, height_ratios=[0.45 * rows + 0.4, 4.2], hspace=0.35)
-        self.strip_ax, self.matrix_ax = self.fig.add_subplot(grid[0]), self.fig.add_subplot(grid[1])
-        norm = PowerNorm(0.5, vmin=0, vmax=1)
-        padded = np.zeros((rows, per_row))
-        self.strip = self.strip_ax.imshow(padded, cmap="Oranges", norm=norm, aspect="auto")
-        self.chars = [
-            self.strip_ax.text(i % per_row, i // per_row, "", ha="center", va="center",
-                               family="monospace", fontsize=10)
-            for i in range(length)
-        ]  # fmt: skip
-        self.strip_ax.set_xticks([])
-        self.strip_ax.set_yticks([])
-        self.cursor = self.strip_ax.add_patch(
-            Rectangle((-0.5, -0.5), 1, 1, fill=False, ec=COLORS["discriminative"], lw=2.5)
+        self.strip = _Strip(self.fig.add_subplot(grid[0]), length, per_row)
+        self.matrix_ax = self.fig.add_subplot(grid[1])
+        self.matrix = self.matrix_ax.imshow(
+            np.zeros((length, length)), cmap="Oranges", norm=PowerNorm(0.5, vmin=0, vmax=1)
         )
-        self.matrix = self.matrix_ax.imshow(np.zeros((length, length)), cmap="Oranges", norm=norm)
         self.row = self.matrix_ax.add_patch(
             Rectangle((-0.5, -0.5), length, 1, fill=False, ec=COLORS["discriminative"], lw=1.5)
         )
@@ -742,20 +771,13 @@ class AttentionFigure:
     def draw(self, text: str, weights: np.ndarray, query: int, title: str = "") -> Figure:
         """Show `text` (one character per position) and its (length, length) `weights`,
         with the row of position `query` picked out. Positions after the query, which the
-        causal mask hides from it, are left blank in the strip."""
+        causal mask hides from it, are greyed in the strip."""
         if text != self._line:
-            for label, char in zip(self.chars, text, strict=True):
-                label.set_text(token_label(char))
+            self.strip.set_text(text)
             self.matrix.set_data(weights)
             self._line = text
-        shade = np.zeros(self.strip.get_array().size)
-        shade[: self.length] = weights[query]
-        self.strip.set_data(shade.reshape(-1, self.per_row))
-        for position, label in enumerate(self.chars):
-            label.set_color("#bbbbbb" if position > query else "black")
-        self.cursor.set_xy((query % self.per_row - 0.5, query // self.per_row - 0.5))
+        self.strip.show(weights[query], query, title)
         self.row.set_y(query - 0.5)
-        self.strip_ax.set_title(title, fontsize=10, loc="left")
         return self.fig
 
 
@@ -766,28 +788,12 @@ def plot_attention_strips(rows: list[tuple[str, str, np.ndarray]], per_row: int 
         rows: (title, text, weights) for each line: weights is (len(text),), the attention
             of the position the strip is about (outlined: the last one).
     """
-    from matplotlib.colors import PowerNorm
-    from matplotlib.patches import Rectangle
-
     lines = max(-(-len(text) // per_row) for _, text, _ in rows)
     fig = _figure(figsize=(9.0, (0.45 * lines + 0.5) * len(rows)), layout="constrained")
     for ax, (title, text, weights) in zip(
         np.atleast_1d(fig.subplots(len(rows), 1)), rows, strict=True
     ):
-        shade = np.zeros(lines * per_row)
-        shade[: len(text)] = weights
-        ax.imshow(
-            shade.reshape(lines, per_row), cmap="Oranges", norm=PowerNorm(0.5, 0, 1), aspect="auto"
-        )
-        for i, char in enumerate(text):
-            ax.text(i % per_row, i // per_row, token_label(char), ha="center", va="center",
-                    family="monospace", fontsize=10)  # fmt: skip
-        last = len(text) - 1
-        ax.add_patch(
-            Rectangle((last % per_row - 0.5, last // per_row - 0.5), 1, 1, fill=False,
-                      ec=COLORS["discriminative"], lw=2.5)
-        )  # fmt: skip
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=10, loc="left")
+        strip = _Strip(ax, len(text), per_row)
+        strip.set_text(text)
+        strip.show(weights, len(text) - 1, title)
     return fig
