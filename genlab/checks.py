@@ -8,7 +8,7 @@ string that looks like a number, fails with a clear message instead of passing.
 
 The checks return None on purpose: nbgrader reads a number left as a test cell's last
 value as partial credit, so a check must never echo the student's value back there.
-Only `score_matches`, meant to be a test cell's last line, returns a number.
+Only the `score_*` functions, meant to be a test cell's last line, return a number.
 
 What this module leaves out: it knows no answers. The tests in each notebook hold
 the expected values; these functions only compare and explain.
@@ -33,6 +33,7 @@ __all__ = [
     "check_keys",
     "score_matches",
     "score_in_order",
+    "score_accuracy",
 ]
 
 
@@ -338,3 +339,23 @@ def score_in_order(items, rank: Mapping, points: float) -> float:
         return 0.0
     in_order = sum(rank[a] <= rank[b] for a, b in zip(items, items[1:], strict=False))
     return round(points * in_order / (len(items) - 1), 9)
+
+
+def score_accuracy(
+    predict, examples: Iterable, expected: Iterable, points: float, full_at: float = 0.9,
+    chance: float = 0.5,
+) -> float:  # fmt: skip
+    """Partial credit for a classifier: `points` at an accuracy of `full_at` or more, none at
+    `chance` or less, in proportion between.
+
+    `predict(example)` is called on each example; an answer counts if it is of the type of
+    the expected one and equal to it. An exception in `predict` propagates, so the student
+    sees it.
+    """
+    expected = list(expected)
+    answers = [predict(example) for example in examples]
+    if not expected or len(answers) != len(expected):
+        raise ValueError("score_accuracy needs one expected answer per example")
+    right = sum(type(a) is type(e) and a == e for a, e in zip(answers, expected, strict=True))
+    share = (right / len(expected) - chance) / (full_at - chance)
+    return round(points * min(max(share, 0.0), 1.0), 9)

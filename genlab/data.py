@@ -11,12 +11,21 @@ enough to live in memory as numpy arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn import datasets
 from sklearn.model_selection import train_test_split
 
-__all__ = ["Split", "load_digits", "load_wine_2d", "stratified_subset"]
+__all__ = [
+    "Split",
+    "load_digits",
+    "load_wine_2d",
+    "stratified_subset",
+    "Fakes",
+    "load_fakes",
+    "requests",
+]
 
 
 @dataclass(frozen=True)
@@ -126,3 +135,81 @@ def stratified_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
         for c, k in zip(classes, take, strict=True)
     ]
     return np.sort(np.concatenate(chosen))
+
+
+# ---------------------------------------------------------------------------
+# Module 06: fake digits and requests to a combined system
+
+FAKES = Path(__file__).with_name("deepfakes.npz")
+
+
+@dataclass(frozen=True)
+class Fakes:
+    """Digits drawn by module 04's diffusion model, at three stages of its training.
+
+    Attributes:
+        labels: (n,) int64, the digit each sample was asked to be.
+        images: training steps of the generator -> (n, 64) float64 in [0, 1], on the 17
+            grey levels of the real scans (k / 16), row-major 8x8 like `load_digits`.
+    """
+
+    labels: np.ndarray
+    images: dict[int, np.ndarray]
+
+
+def load_fakes(path: Path = FAKES) -> Fakes:
+    """The fake digits that `scripts/make_deepfakes.py` drew and the package ships."""
+    with np.load(path) as saved:
+        steps = [int(s) for s in saved["steps"]]
+        images = {s: saved[f"images_{s}"] / 16.0 for s in steps}
+        return Fakes(saved["labels"].astype(np.int64), images)
+
+
+_ASK_IMAGE = (
+    "draw a {d}", "draw me the digit {d}", "show me a handwritten {d}", "sketch the number {d}",
+    "can you make a picture of a {d}", "generate an image of {d}", "paint a {d} for me",
+    "I need an image of the digit {d}", "render a {d}", "picture of a {d}, please",
+    "please draw {d}", "make me a drawing of a {d}", "an 8x8 image of a {d}",
+    "create a handwritten-looking {d}", "illustrate the number {d}",
+)  # fmt: skip
+_ASK_TEXT = (
+    "continue: {p}", "finish this sentence: {p}", "complete the text '{p}'",
+    "what comes next after '{p}'?", "write the next words of: {p}", "go on from here: {p}",
+    "keep writing: {p}", "autocomplete '{p}'", "extend this line: {p}",
+    "carry on the sentence {p}", "please continue the text: {p}", "what follows '{p}'?",
+    "write more after: {p}", "finish the line '{p}'", "complete: {p}",
+)  # fmt: skip
+_DIGITS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "zero", "one", "two", "three",
+           "four", "five", "six", "seven", "eight", "nine")  # fmt: skip
+_OPENINGS = (
+    "The capital of France is", "the pilot said that", "The object", "In 3 steps we",
+    "A list of 7 items", "The function returns", "Once upon a time", "The number two",
+    "She drew a line and", "Python 3 was released", "The model writes", "Draw conclusions",
+    "The picture shows", "Nine out of ten", "An image file", "The capital of Peru is",
+)  # fmt: skip
+
+
+def requests(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Requests to a system that either draws a digit or continues a text, with what
+    each asks for.
+
+    Half ask for an image of a digit (a numeral or a word, in 15 phrasings); half ask
+    to continue a text (15 phrasings around 16 openings, some of which mention numbers,
+    drawing or pictures, so a single keyword does not decide). Different seeds give
+    different mixes of the same phrasings.
+
+    Returns:
+        (requests, kinds): n strings, and n labels "image" or "text".
+    """
+    rng = np.random.default_rng(seed)
+    out, kinds = [], []
+    for k in range(n):
+        if k % 2 == 0:
+            text = _ASK_IMAGE[rng.integers(len(_ASK_IMAGE))].format(d=rng.choice(_DIGITS))
+            kinds.append("image")
+        else:
+            text = _ASK_TEXT[rng.integers(len(_ASK_TEXT))].format(p=rng.choice(_OPENINGS))
+            kinds.append("text")
+        out.append(text[0].upper() + text[1:] if rng.random() < 0.5 else text)
+    order = rng.permutation(n)
+    return [out[i] for i in order], [kinds[i] for i in order]

@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "CAPITALS",
     "UNSEEN",
+    "FACT_FORMS",
     "Vocab",
     "prose_corpus",
     "facts_corpus",
@@ -173,7 +174,8 @@ CAPITALS: dict[str, str] = {
 # Kept out of the facts corpus: the model never reads their capitals.
 UNSEEN: tuple[str, ...] = ("Cuba", "Iceland", "Jordan", "Kenya", "Nepal", "Peru", "Qatar", "Serbia")
 
-_TEMPLATES = (
+# The four ways the facts corpus states a fact, as str.format patterns.
+FACT_FORMS: tuple[str, ...] = (
     "The capital of {country} is {capital}.",
     "{capital} is the capital of {country}.",
     "{country} has its capital in {capital}.",
@@ -205,7 +207,7 @@ def facts_corpus(
         template.format(country=country, capital=capital)
         for country, capital in facts.items()
         if country not in leave_out
-        for template in _TEMPLATES
+        for template in FACT_FORMS
     ] * repeats
     np.random.default_rng(seed).shuffle(sentences)
     return "\n".join(sentences) + "\n"

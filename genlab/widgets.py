@@ -48,8 +48,10 @@ from .plots import (
     _figure,
     draw_gan_field,
     draw_next_tokens,
+    mark_risks,
     plot_attention_strips,
     plot_boundaries,
+    plot_risks,
     show_digit_rows,
     show_digits,
     token_label,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:  # genlab.lm, .gan and .diffusion import torch: other modules 
     from .gan import Run
     from .lm import Sampler
     from .recall import Trained
+    from .risks import RiskSweep
 
 __all__ = [
     "BoundaryPanels",
@@ -84,6 +87,8 @@ __all__ = [
     "attention_view",
     "attention_snapshots",
     "attention_explorer",
+    "risk_snapshots",
+    "risk_dashboard",
     "latency_report",
 ]
 
@@ -1143,4 +1148,64 @@ def attention_explorer(model: Trained, vocab, attention: Callable, lines: Mappin
     changes = [(query, q) for q in range(length - 1, -1, -4)] + [(query, length - 1)]
     changes += [(choose, n) for n in names[1:] + names[:1]]
     _timed(box, redraw, [choose, query], changes)
+    return box
+
+
+# ---------------------------------------------------------------------------
+# Risks: false facts, copying and skew against temperature
+
+
+def risk_snapshots(sweep: RiskSweep):
+    """The static companion of `risk_dashboard`: the three risks against temperature."""
+    return plot_risks(sweep)
+
+
+def _risk_caption(sweep: RiskSweep, at: float) -> str:
+    fact, sample, span, biased = sweep.examples[sweep.temperatures.index(at)]
+    head, _, tail = sample.partition(span) if span else (sample, "", "")
+    rows = [
+        ("a fact it wrote", html.escape(fact)),
+        ("prose, longest copy in bold",
+         f"{html.escape(head)}<b>{html.escape(span)}</b>{html.escape(tail)}"),
+        ("a line of the skewed model", html.escape(biased)),
+    ]  # fmt: skip
+    cells = "".join(
+        f"<tr><td style='padding-right:1em;color:#666'>{name}</td><td><code>{text}</code></td></tr>"
+        for name, text in rows
+    )
+    return f"<table style='font-size:90%'>{cells}</table>"
+
+
+def risk_dashboard(sweep: RiskSweep):
+    """A temperature slider over the three risks, side by side: the false-fact rate, the
+    longest span copied from the training text, and the share of "he" in the skewed
+    model's lines, each measured at every temperature; below, one line of each model at
+    the chosen temperature (the copied span in bold).
+
+    Args:
+        sweep: `genlab.risks.risk_sweep(...)`, measured with the student's functions.
+    """
+    import ipywidgets as widgets
+
+    temps = list(sweep.temperatures)
+    if not temps:
+        raise ValueError("an empty sweep: measure at least one temperature")
+    slider = widgets.SelectionSlider(
+        options=[(f"{t:g}", t) for t in temps], value=1.0 if 1.0 in temps else temps[0],
+        description="temperature", style={"description_width": "initial"},
+    )  # fmt: skip
+    image, caption = widgets.Image(format="png"), widgets.HTML()
+    figure, frames = plot_risks(sweep), {}
+
+    def redraw():
+        t = slider.value
+        if t not in frames:
+            mark_risks(figure, sweep, t)
+            frames[t] = (_png(figure), _risk_caption(sweep, t))
+        image.value, caption.value = frames[t]
+
+    box = live_figure([slider, image, caption])
+    box.name, box.slider, box.image, box.caption = "risk dashboard", slider, image, caption
+    changes = [(slider, t) for t in temps if t != slider.value] + [(slider, slider.value)]
+    _timed(box, redraw, [slider], changes)
     return box
