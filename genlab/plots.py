@@ -599,19 +599,25 @@ def plot_speed(seconds: dict[str, float], n: int = 1000):
     Args:
         seconds: generator name -> wall-clock seconds for `n` samples.
     """
-    names, values = list(seconds), np.array(list(seconds.values()), dtype=float)
-    fig = _figure(figsize=(6.5, 0.6 + 0.5 * len(names)), layout="constrained")
-    ax = fig.subplots()
-    colors = [COLORS["generative"], "grey", *CLASS_COLORS][: len(names)]
-    ax.barh(names, values, color=colors)
-    for i, value in enumerate(values):
-        ax.text(value * 1.15, i, f"{value:.3g} s", va="center", fontsize=9)
-    ax.set_xscale("log")
-    ax.set_xlim(values.min() / 3, values.max() * 10)
-    ax.invert_yaxis()
-    ax.set(xlabel=f"seconds for {n:,} samples (log scale)")
-    ax.grid(axis="x", alpha=0.3)
+    fig = _figure(figsize=(6.5, 0.6 + 0.5 * len(seconds)), layout="constrained")
+    colors = [COLORS["generative"], "grey", *CLASS_COLORS]
+    _log_bars(fig.subplots(), seconds, colors, "{:.3g} s", gap=1.15, room=10)
+    fig.axes[0].set(xlabel=f"seconds for {n:,} samples (log scale)")
     return fig
+
+
+def _log_bars(ax, values: dict[str, float], colors, label: str, gap: float, room: float):
+    """Horizontal bars on a log scale, top to bottom in the order of `values`, each
+    labelled with `label.format(value)` at `gap` times its length; the axis reaches
+    `room` times the longest bar, so the labels fit."""
+    names, lengths = list(values), np.array(list(values.values()), dtype=float)
+    ax.barh(names, lengths, color=list(colors)[: len(names)])
+    for i, length in enumerate(lengths):
+        ax.text(length * gap, i, label.format(length), va="center", fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlim(lengths.min() / 3, lengths.max() * room)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
 
 
 # ---------------------------------------------------------------------------
@@ -663,20 +669,13 @@ def plot_rates(rates: dict[str, float], unit: str = "operations per second"):
     Args:
         rates: name -> operations per second.
     """
-    names, values = list(rates), np.array(list(rates.values()), dtype=float)
-    check_array(values, "rates", shape=(len(names),), low=0)
-    fig = _figure(figsize=(6.5, 0.8 + 0.55 * len(names)), layout="constrained")
+    check_array(np.array(list(rates.values()), dtype=float), "rates", shape=(len(rates),), low=0)
+    fig = _figure(figsize=(6.5, 0.8 + 0.55 * len(rates)), layout="constrained")
     ax = fig.subplots()
     colors = ["grey", COLORS["discriminative"], COLORS["generative"], *CLASS_COLORS]
-    ax.barh(names, values, color=colors[: len(names)])
-    for i, value in enumerate(values):
-        ax.text(value * 1.2, i, f"{value:.3g}", va="center", fontsize=9)
-    ax.set_xscale("log")
-    ax.set_xlim(values.min() / 3, values.max() * 20)
-    ax.invert_yaxis()
+    _log_bars(ax, rates, colors, "{:.3g}", gap=1.2, room=20)
     ax.set(xlabel=f"{unit} (log scale)")
     ax.set_title("One matrix product: the same operations, different speeds", fontsize=10)
-    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
