@@ -25,6 +25,7 @@ __all__ = [
     "Fakes",
     "load_fakes",
     "requests",
+    "NUMBER_WORDS",
 ]
 
 
@@ -179,8 +180,8 @@ _ASK_TEXT = (
     "carry on the sentence {p}", "please continue the text: {p}", "what follows '{p}'?",
     "write more after: {p}", "finish the line '{p}'", "complete: {p}",
 )  # fmt: skip
-_DIGITS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "zero", "one", "two", "three",
-           "four", "five", "six", "seven", "eight", "nine")  # fmt: skip
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_DIGITS = (*"0123456789", *NUMBER_WORDS)  # how a request names a digit
 _OPENINGS = (
     "The capital of France is", "the pilot said that", "The object", "In 3 steps we",
     "A list of 7 items", "The function returns", "Once upon a time", "The number two",

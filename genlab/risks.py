@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .checks import check_array
+from .data import NUMBER_WORDS
 
 __all__ = [
     "Draws",
@@ -176,8 +177,6 @@ def detector_accuracy(real: np.ndarray, fake: np.ndarray, detector, seed: int = 
 
 # ---------------------------------------------------------------------------
 # A combined system: which digit a request asks for
-
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
 def digit_asked(request: str) -> int | None:
