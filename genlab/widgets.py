@@ -674,12 +674,18 @@ class _Field:
         self.marker.set_xdata([snapshot.step, snapshot.step])
         measured = None if self.series is None else self.series[index]
         self.ax.set_title(_field_title(snapshot.step, measured), fontsize=10)
-        self.canvas.restore_region(self.background)
-        for artist in self.moving:
-            self.fig.draw_artist(artist)
-        buffer = io.BytesIO()
-        Image.fromarray(np.asarray(self.canvas.buffer_rgba())).save(buffer, format="png")
-        return buffer.getvalue()
+        return _blitted_png(self.canvas, self.background, self.moving)
+
+
+def _blitted_png(canvas, background, moving) -> bytes:
+    """A frame as PNG bytes: the saved `background` with only the `moving` artists drawn
+    on it (they were set animated, so the background left them out)."""
+    canvas.restore_region(background)
+    for artist in moving:
+        canvas.figure.draw_artist(artist)
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buffer, format="png")
+    return buffer.getvalue()
 
 
 def gan_scrubber(runs: Mapping[str, Run], coverage: Callable | None = None, interval: int = 200):
@@ -1196,12 +1202,18 @@ def risk_dashboard(sweep: RiskSweep):
     )  # fmt: skip
     image, caption = widgets.Image(format="png"), widgets.HTML()
     figure, frames = plot_risks(sweep), {}
+    canvas = FigureCanvasAgg(figure)
+    moving = [a for ax, _, _, line, dot in figure.risk_marks for a in (line, dot, ax.title)]
+    for artist in moving:
+        artist.set_animated(True)  # left out of the background, drawn on it for each frame
+    canvas.draw()
+    background = canvas.copy_from_bbox(figure.bbox)
 
     def redraw():
         t = slider.value
         if t not in frames:
             mark_risks(figure, sweep, t)
-            frames[t] = (_png(figure), _risk_caption(sweep, t))
+            frames[t] = (_blitted_png(canvas, background, moving), _risk_caption(sweep, t))
         image.value, caption.value = frames[t]
 
     box = live_figure([slider, image, caption])
