@@ -10,10 +10,11 @@ from functools import partial
 from pathlib import Path
 
 from genlab.grading import (
+    SafeCollect,
     UnreadableIsBlank,
-    adopt_renamed_notebook,
     autograde_preprocessors,
     feedback_preprocessors,
+    prepare_hand_in,
     sanitize_preprocessors,
 )
 
@@ -25,6 +26,8 @@ c.CourseDirectory.root = str(Path(__file__).resolve().parent)
 # The exchange: a folder every student can write to (students' side:
 # nbgrader_config_students.py). Set GENLAB_EXCHANGE to move it.
 c.Exchange.root = os.environ.get("GENLAB_EXCHANGE", "/srv/nbgrader/exchange")
+# Collecting never follows a link a student left in their inbound folder.
+c.ExchangeFactory.collect = SafeCollect
 
 # Every release notebook opens with the cells of release_header.ipynb: the setup cell
 # that installs genlab on Colab (and does nothing elsewhere). The course's address, from
@@ -57,7 +60,7 @@ c.SandboxedKernelManager.memory_mb = 2048
 # handed in under another name ("Copy of ...") is graded when it is the only candidate.
 c.Autograde.exporter_class = UnreadableIsBlank
 c.Autograde.sanitize_preprocessors = sanitize_preprocessors()
-c.Autograde.pre_convert_hook = partial(adopt_renamed_notebook, root=c.CourseDirectory.root)
+c.Autograde.pre_convert_hook = partial(prepare_hand_in, root=c.CourseDirectory.root)
 # A test cell the student deleted is put back from the gradebook and graded.
 c.OverwriteCells.add_missing_cells = True
 

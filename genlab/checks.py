@@ -10,6 +10,11 @@ The checks return None on purpose: nbgrader reads a number left as a test cell's
 value as partial credit, so a check must never echo the student's value back there.
 Only the `score_*` functions, meant to be a test cell's last line, return a number.
 
+`in_place` marks what a test lets the function under test change (a random generator it
+draws from, the players it trains): under the autograder, only what is marked comes back
+changed from a call, and a call that changes anything else fails (see `genlab.judge`).
+In a notebook it only returns what it is given.
+
 What this module leaves out: it knows no answers. The tests in each notebook hold
 the expected values; these functions only compare and explain.
 """
@@ -23,6 +28,8 @@ import numpy as np
 
 __all__ = [
     "CheckFailed",
+    "in_place",
+    "is_in_place",
     "check_type",
     "check_array",
     "check_tensor",
@@ -61,6 +68,29 @@ def _is_plain(value, depth: int = 2) -> bool:
     if type(value) in (list, tuple, set, frozenset) and depth > 0:
         return len(value) <= 1000 and all(_is_plain(v, depth - 1) for v in value)
     return False
+
+
+# ---------------------------------------------------------------------------
+# What a call may change
+
+
+_IN_PLACE: dict[int, object] = {}  # id -> the object itself (so that the id stays its own)
+
+
+def in_place(obj):
+    """Mark `obj` as something the function it is passed to may change, and return it.
+
+    A random generator the function draws from, or the models and optimisers it trains:
+    their new state is what the test looks at next. Arrays, tensors and lists a function
+    is given are inputs, and a function that changes one fails its check.
+    """
+    _IN_PLACE[id(obj)] = obj
+    return obj
+
+
+def is_in_place(obj) -> bool:
+    """Whether a test marked `obj` with `in_place`."""
+    return _IN_PLACE.get(id(obj)) is obj
 
 
 # ---------------------------------------------------------------------------

@@ -92,25 +92,35 @@ class GradingSummary:
 
 
 def _wait_for_the_gradebook() -> None:
-    """Let every SQLite connection of this process wait up to BUSY_TIMEOUT_MS for the lock.
+    """Make every SQLite transaction of this process take the write lock first, and wait for it.
 
-    SQLite lets one connection write at a time; pysqlite makes the others wait at most 5 s,
-    then fail with "database is locked" (and nbgrader stops on that error). N workers
-    queue for the gradebook, and on a loaded machine the worker that holds the lock can
-    stall longer than that (a commit behind slow disk I/O, a process starved of CPU by N
-    kernels, an instructor's formgrader writing a long batch). Transactions take
-    milliseconds; waiting two minutes costs nothing and loses nothing.
+    SQLite lets one connection write at a time. pysqlite starts a transaction lazily and
+    takes the write lock only at its first write; two workers that both read first then
+    both ask to write deadlock, and SQLite fails one of them at once with "database is
+    locked", however long the busy timeout (nbgrader stops on that error). So every
+    transaction here starts with BEGIN IMMEDIATE (SQLAlchemy's recipe for pysqlite), and a
+    worker that finds the lock taken waits up to BUSY_TIMEOUT_MS for it: on a loaded machine
+    the worker that holds it can stall longer than pysqlite's 5 s (a commit behind slow
+    disk I/O, a process starved of CPU by N kernels, an instructor's formgrader writing a
+    long batch). Transactions take milliseconds; waiting two minutes costs nothing.
     """
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
     if not event.contains(Engine, "connect", _set_busy_timeout):
         event.listen(Engine, "connect", _set_busy_timeout)
+        event.listen(Engine, "begin", _begin_immediately)
 
 
 def _set_busy_timeout(dbapi_connection, _record) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        dbapi_connection.isolation_level = None  # pysqlite's own lazy BEGIN off: ours below
+
+
+def _begin_immediately(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _nbgrader_api(course: Path):

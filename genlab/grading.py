@@ -28,31 +28,41 @@ import ast
 import builtins
 import contextlib
 import copy
+import functools
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
+import uuid
 from pathlib import Path
+from queue import Empty
 
 import nbformat
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.v4 import new_markdown_cell, new_output
+from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGraderPreprocessor
-from nbgrader.utils import is_grade, is_solution
+from nbgrader.utils import ignore_patterns, is_grade, is_solution
 from traitlets import Bool, Float, Integer
+
+from genlab.judge import clean_text
+from genlab.sandbox import lock_and_sweep
 
 __all__ = [
     "ForgetForeignCells",
+    "SafeCollect",
     "GradingExecute",
     "HideHiddenTests",
     "UnreadableIsBlank",
     "StderrIsNotFailure",
     "adopt_renamed_notebook",
+    "prepare_hand_in",
     "autograde_preprocessors",
     "feedback_preprocessors",
     "sanitize_preprocessors",
@@ -133,6 +143,38 @@ class ForgetForeignCells(NbGraderPreprocessor):
         return cell, resources
 
 
+_REMOVED: dict[tuple[str, str], list[str]] = {}  # (assignment, student) -> what prepare removed
+_UNSAFE: dict[tuple[str, str], str] = {}  # (assignment, student) -> why it could not be prepared
+
+
+def prepare_hand_in(assignment, student, notebooks, root: str = ".") -> None:
+    """nbgrader's pre-convert hook: make a hand-in safe to grade, then find its notebook.
+
+    Before anything of the grader reads or copies it, whatever in the hand-in's folder is
+    not a regular file or a folder (a link to the course's solutions or to a file of the
+    grader's, a FIFO) is removed, and so is the folder itself if it is a link; the graded
+    notebook says what. Then `adopt_renamed_notebook`. Bind `root` with
+    `functools.partial` in the config. nbgrader ignores a hook that fails, so a failure
+    here is kept, and `GradingExecute` refuses to grade that hand-in.
+    """
+    for folder in sorted({Path(path).parent for path in notebooks}):
+        key = (folder.name, folder.parent.name)
+        try:
+            removed = []
+            for path in (folder.parent, folder):  # submitted/<student>, then its <assignment>
+                if path.is_symlink():
+                    path.unlink()
+                    removed.append(f"{path.name} (a symbolic link)")
+            if folder.is_dir() and not folder.is_symlink():
+                removed += lock_and_sweep(str(folder))
+            _REMOVED[key] = removed
+            _UNSAFE.pop(key, None)
+        except Exception as error:  # noqa: BLE001 (whatever stops it, grading must not go on)
+            _UNSAFE[key] = f"{type(error).__name__}: {clean_text(error, 300)}"
+            raise
+    adopt_renamed_notebook(assignment, student, notebooks, root)
+
+
 def adopt_renamed_notebook(assignment, student, notebooks, root: str = ".") -> None:
     """nbgrader's pre-convert hook: a hand-in under another name is graded as the notebook.
 
@@ -158,6 +200,50 @@ def adopt_renamed_notebook(assignment, student, notebooks, root: str = ".") -> N
         adopted = folder / missing.pop()
         shutil.copyfile(folder / strays[0], adopted)
         notebooks[:] = [str(adopted) if Path(p).name == strays[0] else p for p in notebooks]
+
+
+def _files_only(base_ignore, log):
+    """A copytree `ignore` that also leaves out whatever is not a regular file or a folder."""
+    import stat
+
+    def ignore(directory, names):
+        ignored = set(base_ignore(directory, names))
+        for name in names:
+            mode = os.lstat(os.path.join(directory, name)).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                log.warning("Not collected: %s is not a file", os.path.join(directory, name))
+                ignored.add(name)
+        return list(ignored)
+
+    return ignore
+
+
+class SafeCollect(ExchangeCollect):
+    """nbgrader's collect, copying from students' inbound folders without following a link.
+
+    nbgrader's copies everything a link points to, as whoever collects (root on a hub): a
+    student who leaves `leak -> /root/.ssh/id_rsa` in their inbound folder would find the
+    key in their hand-in. Here the student's folder is opened once, without following a
+    link, and copied from that descriptor; links, FIFOs and sockets in it are left out
+    and logged. Set with `c.ExchangeFactory.collect` (nbgrader_config.py does).
+    """
+
+    def do_copy(self, src, dest, log=None):
+        folder = os.open(src, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            pinned = f"/proc/self/fd/{folder}"
+            size = self.get_size(pinned)
+            if size > 1000 * self.coursedir.max_dir_size:
+                raise RuntimeError(f"Directory size is too big. Size is {size}")
+            base = ignore_patterns(
+                exclude=self.coursedir.ignore,
+                include=self.coursedir.include,
+                max_file_size=self.coursedir.max_file_size,
+                log=self.log,
+            )
+            shutil.copytree(pinned, dest, symlinks=True, ignore=_files_only(base, self.log))
+        finally:
+            os.close(folder)
 
 
 # ---------------------------------------------------------------------------
@@ -246,19 +332,56 @@ class JudgePlan:
                 self.setup_for[cell.metadata["nbgrader"]["grade_id"]] = sorted(needed)
 
 
-def _source_notebook(config, resources) -> nbformat.NotebookNode:
+@functools.cache
+def _plan_of(path: str, mtime_ns: int) -> JudgePlan:
+    return JudgePlan(nbformat.read(path, as_version=4))
+
+
+def judge_plan(config, resources) -> JudgePlan:
+    """The judge's plan for the notebook being graded, read from `source/` once per grading
+    run (per process) and kept in memory: the judge never reads the course's files."""
     from nbgrader.coursedir import CourseDirectory
 
     info = resources.get("nbgrader", {})
     coursedir = CourseDirectory(config=config)
     folder = coursedir.format_path(coursedir.source_directory, ".", info["assignment"])
     path = Path(folder) / f"{info['notebook']}.ipynb"
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"the judge needs the course's own notebook, {path}")
-    return nbformat.read(path, as_version=4)
+    return _plan_of(str(path.resolve()), path.stat().st_mtime_ns)
 
 
-class GradingExecute(Execute):
+def split_hidden(source: str, begin: str = "BEGIN HIDDEN TESTS") -> tuple[str, str]:
+    """(visible part, hidden part) of a test cell: the hidden part runs from the line after
+    the first hidden-test marker to the end of the cell, end marker left out."""
+    lines = source.split("\n")
+    start = next((i for i, line in enumerate(lines) if begin in line), None)
+    if start is None:
+        return source, ""
+    hidden = [line for line in lines[start + 1 :] if "END HIDDEN TESTS" not in line]
+    return "\n".join(lines[:start]), "\n".join(hidden)
+
+
+class _OutputBudget:
+    """nbclient's `output`, with a budget of bytes per cell (`max_output_mb`): the rest is
+    cut as it arrives."""
+
+    def output(self, outs, msg, display_id, cell_index):
+        budgets = self.__dict__.setdefault("_output_bytes", {})
+        budget = int(self.max_output_mb * 2**20)
+        used = budgets.get(cell_index, 0)
+        if used > budget:
+            return None
+        size = len(json.dumps(msg.get("content", {})))
+        budgets[cell_index] = used + size
+        if used + size > budget:
+            note = f"[output cut: this cell printed more than {self.max_output_mb:g} MB]\n"
+            outs.append(new_output("stream", name="stdout", text=note))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class GradingExecute(_OutputBudget, Execute):
     """nbgrader's `Execute`, with the submission sandboxed and the test cells judged.
 
     See `genlab.sandbox` and `genlab.judge`. Configure as `c.GradingExecute.<trait>`;
@@ -274,56 +397,89 @@ class GradingExecute(Execute):
     call_timeout = Integer(
         60, help="Seconds one call into the submission may take before it fails."
     ).tag(config=True)
+    setup_timeout = Integer(
+        600,
+        help="Seconds the judge may spend on one of the course's setup cells (they may train "
+        "the student's models); on the slowest machine a module runs on, a few times what "
+        "they take on a laptop. If one fails, only the checks that need it lose points.",
+    ).tag(config=True)
+    judge_memory_mb = Integer(
+        1536, help="Memory of the judge's kernel, MB (all its processes)."
+    ).tag(config=True)
     max_output_mb = Float(2.0, help="Output kept per cell, MB; the rest is cut.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
+        removed = _removed_before(resources)
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.kernel_name = "python3"  # the notebook's kernelspec does not choose the kernel
         self._private = tempfile.mkdtemp(prefix="genlab-grading-")
         os.chmod(self._private, 0o711)
+        self._managers: list = []
+        self._output_bytes: dict[int, int] = {}
         if self.run_submissions_unsandboxed:
             self.log.warning(
                 "GRADING WITHOUT A SANDBOX: the submission's code runs with your rights "
                 "(c.GradingExecute.run_submissions_unsandboxed = True)"
             )
-        plan = (
-            JudgePlan(_source_notebook(self.config, resources)) if self.judge_test_cells else None
-        )
-        self._output_bytes: dict[int, int] = {}
+        plan = judge_plan(self.config, resources) if self.judge_test_cells else None
+        self._rendezvous = tempfile.mkdtemp(prefix="rdv-", dir=self._private) if plan else None
+        self._judge = None
         try:
             with self.setup_kernel(), contextlib.ExitStack() as stack:
                 self._language_info()
-                judge = stack.enter_context(_Judge(self, plan)) if plan else None
+                if plan:
+                    self._judge = stack.enter_context(_Judge(self, plan))
                 for index, cell in enumerate(self.nb.cells):
-                    self._run(cell, index, judge)
+                    self._run(cell, index)
         finally:
             shutil.rmtree(self._private, ignore_errors=True)
+            for manager in self._managers:
+                removed += getattr(manager, "swept", [])
+            if self.run_submissions_unsandboxed:
+                removed += lock_and_sweep(self.resources["metadata"]["path"])
+            if removed:
+                self._note_removed(removed)
         self.set_widgets_metadata()
         return self.nb, self.resources
 
+    def _note_removed(self, removed: list[str]) -> None:
+        shown = ", ".join(f"`{clean_text(item, 120)}`" for item in removed[:20])
+        more = f" and {len(removed) - 20} more" if len(removed) > 20 else ""
+        self.log.warning("Removed from the grading folder: %s%s", shown, more)
+        self.nb.cells.insert(
+            0,
+            new_markdown_cell(
+                f"**Removed while grading:** {shown}{more}. A hand-in may leave only files "
+                "and folders; grading never follows a link."
+            ),
+        )
+
     def create_kernel_manager(self):
         if self.run_submissions_unsandboxed:
-            return super().create_kernel_manager()
-        from genlab.sandbox import SandboxedKernelManager
+            self.km = super().create_kernel_manager()
+        else:
+            from genlab.sandbox import SandboxedKernelManager
 
-        private = tempfile.mkdtemp(prefix="kernel-", dir=self._private)
-        self.km = SandboxedKernelManager(config=self.config, private=private)
+            self.km = SandboxedKernelManager(
+                config=self.config,
+                private=tempfile.mkdtemp(prefix="kernel-", dir=self._private),
+                readonly=[self._rendezvous] if self._rendezvous else [],
+            )
+        self._managers.append(self.km)
         return self.km
 
     def _language_info(self):
         info = self.wait_for_reply(self.kc.kernel_info())
         self.nb.metadata["language_info"] = info["content"]["language_info"]
-        self._answer_the_judge()
+        self._load_the_judges_half()
 
-    def _answer_the_judge(self):
-        """Start `genlab.judge.serve` in the submission's kernel, before any of its code."""
-        private = getattr(self.km, "private", None) or self._private  # (unsandboxed: ours)
-        self._socket = os.path.join(private, "judge.sock")
+    def _load_the_judges_half(self):
+        """Load `genlab.judge` in the submission's kernel, before any of its code, as
+        `genlab_judge`, from the course's own file, past anything handed in beside it."""
         import genlab.judge
 
-        # loaded from the course's own file, past anything handed in beside the notebook
         code = (
             "import importlib.util as _u, sys as _s\n"
             "_p = _s.path[:]\n"
@@ -332,23 +488,75 @@ class GradingExecute(Execute):
             "_j = _s.modules['genlab_judge'] = _u.module_from_spec(_m)\n"
             "_m.loader.exec_module(_j)\n"
             "_s.path[:] = _p\n"
-            f"_j.serve({self._socket!r})\n"
             "del _u, _s, _p, _m, _j"
         )
         reply = _quietly(self, code)
-        if reply["content"]["status"] != "ok":  # the judge will report the kernel as gone
-            self.log.warning("The judge's server did not start: %s", reply["content"].get("evalue"))
+        if reply["content"]["status"] != "ok":  # the judge will report the kernel as not answering
+            self.log.warning(
+                "The judge's half did not load: %s", clean_text(reply["content"].get("evalue"), 300)
+            )
 
-    def _run(self, cell, index, judge):
+    def _run(self, cell, index):
         if cell.cell_type != "code":
             return
-        if judge is not None and _is_test_cell(cell):
+        if self._judge is not None and _is_test_cell(cell):
+            cell.outputs = []
             # the submission's kernel runs what students see of the cell, for the names it
             # defines; its outcome counts for nothing
-            _quietly(self, _without_hidden_tests(cell, self.config))
-            judge.run(cell, index)
+            visible = _without_hidden_tests(cell, self.config)
+            if not self._quiet_in_submission(visible):
+                self._kernel_stopped(cell, "it did not finish the visible part of this test")
+            self._judge.run(cell, index)
         else:
             self._run_in_submission(cell, index)
+
+    def _quiet_in_submission(self, code: str) -> bool:
+        """Run `code` in the submission's kernel, silently; False if it never finished."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False)
+        return self._finished(msg_id)
+
+    def _finished(self, msg_id: str) -> bool:
+        """Wait for the submission's kernel to finish `msg_id`: within the cell's time, then
+        after an interrupt. False if it is dead or ignores the interrupt."""
+        if self._reply(msg_id, self.timeout):
+            return True
+        if run_sync(self.km.is_alive)():
+            run_sync(self.km.interrupt_kernel)()
+            if self._reply(msg_id, 10):
+                return True
+        return False
+
+    def _reply(self, msg_id: str, timeout: float) -> bool:
+        async def wait() -> bool:
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(left, 1)))
+                except Empty:
+                    if not await ensure_async(self.km.is_alive()):
+                        return False
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return True
+
+        return run_sync(wait)()
+
+    def _kernel_stopped(self, cell, reason: str) -> None:
+        """Note in `cell` that the kernel was replaced, and replace it."""
+        reason = getattr(self.km, "death_reason", None) or reason
+        cell.outputs.append(
+            new_output(
+                "error",
+                ename="KernelDied",
+                evalue=f"The kernel stopped while running this cell: {reason}. "
+                "A new kernel runs the cells below, without what was defined above.",
+                traceback=[],
+            )
+        )
+        self._restart()
 
     def _run_in_submission(self, cell, index):
         try:
@@ -357,39 +565,28 @@ class GradingExecute(Execute):
             if isinstance(error, CellTimeoutError):
                 reason = f"it ran past {self.timeout} s and ignored the interrupt"
             else:
-                reason = getattr(self.km, "death_reason", None) or "it crashed or exited"
-            cell.outputs.append(
-                new_output(
-                    "error",
-                    ename="KernelDied",
-                    evalue=f"The kernel stopped while running this cell: {reason}. "
-                    "A new kernel runs the cells below, without what was defined above.",
-                    traceback=[],
-                )
-            )
-            self._restart()
+                reason = "it crashed or exited"
+            self._kernel_stopped(cell, reason)
 
     def _restart(self):
-        """A new sandboxed kernel for the cells below, answering the judge again."""
+        """A new sandboxed kernel for the cells below, its half of the judge loaded."""
         run_sync(self._async_cleanup_kernel)()
         self.create_kernel_manager()
         run_sync(self.async_start_new_kernel)()
         run_sync(self.async_start_new_kernel_client)()
         self._language_info()
+        if self._judge is not None:
+            self._judge.student_replaced()
 
-    def output(self, outs, msg, display_id, cell_index):
-        """nbclient's, with a budget of bytes per cell: the rest is cut as it arrives."""
-        budget = int(self.max_output_mb * 2**20)
-        used = self._output_bytes.get(cell_index, 0)
-        if used > budget:
-            return None
-        size = len(json.dumps(msg.get("content", {})))
-        self._output_bytes[cell_index] = used + size
-        if used + size > budget:
-            note = f"[output cut: this cell printed more than {self.max_output_mb:g} MB]\n"
-            outs.append(new_output("stream", name="stdout", text=note))
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+
+def _removed_before(resources) -> list[str]:
+    """What `prepare_hand_in` removed from this student's hand-in before grading."""
+    info = resources.get("nbgrader", {})
+    key = (info.get("assignment"), info.get("student"))
+    if key in _UNSAFE or key not in _REMOVED:
+        why = _UNSAFE.get(key, "nbgrader_config.py does not run genlab.grading.prepare_hand_in")
+        raise RuntimeError(f"this hand-in was not made safe to grade ({why}): not graded")
+    return list(_REMOVED[key])
 
 
 def _without_hidden_tests(cell, config) -> str:
@@ -399,59 +596,203 @@ def _without_hidden_tests(cell, config) -> str:
     return visible.source
 
 
+class _JudgeClient(_OutputBudget, NotebookClient):
+    """The judge kernel's client: a budget for output, and an error the kernel could not
+    show (its message would not serialise) still fails the cell."""
+
+    def __init__(self, grader: GradingExecute, **kw):
+        super().__init__(nbformat.v4.new_notebook(), **kw)
+        self.grader = grader
+        self.max_output_mb = grader.max_output_mb
+        self.on_cell_executed = self._check_status
+
+    def create_kernel_manager(self):
+        if self.grader.run_submissions_unsandboxed:
+            return super().create_kernel_manager()
+        from genlab.sandbox import SandboxedKernelManager
+
+        private = tempfile.mkdtemp(prefix="judge-", dir=self.grader._private)
+        self.km = SandboxedKernelManager(
+            config=self.grader.config,
+            private=private,
+            memory_mb=self.grader.judge_memory_mb,
+            writable=[self.grader._rendezvous],
+        )
+        return self.km
+
+    @staticmethod
+    def _check_status(cell, cell_index, execute_reply):
+        content = execute_reply.get("content", {})
+        if content.get("status") == "ok":
+            return
+        if not any(o.output_type == "error" for o in cell.outputs):
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename=clean_text(content.get("ename") or "Error", 100),
+                    evalue=clean_text(content.get("evalue") or "the checks stopped with an error"),
+                    traceback=[],
+                )
+            )
+
+
 class _Judge:
     """The judge's kernel: the course's setup cells and the test cells, nothing else."""
 
     def __init__(self, grader: GradingExecute, plan: JudgePlan):
         self.grader, self.plan = grader, plan
-        self.ran: set[int] = set()
-        folder = tempfile.mkdtemp(prefix="judge-", dir=grader._private)
-        self.client = NotebookClient(
-            nbformat.v4.new_notebook(),
+        self.setup: dict[int, str | None] = {}  # setup cell -> None (ran) or why it failed
+        self.socket = os.path.join(grader._rendezvous, "judge.sock")
+        self.client = _JudgeClient(
+            grader,
             timeout=grader.timeout,
             kernel_name="python3",
             allow_errors=True,
             interrupt_on_timeout=True,
-            resources={"metadata": {"path": folder}},
+            error_on_timeout={
+                "ename": "CellTimeoutError",
+                "evalue": f"the checks did not finish within {grader.timeout} s",
+                "traceback": [],
+            },
+            resources={"metadata": {"path": tempfile.mkdtemp(prefix="work-", dir=grader._private)}},
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
-        self._stack = contextlib.ExitStack()
 
     def __enter__(self):
-        self._stack.enter_context(self.client.setup_kernel())
-        self._quiet(
-            "import genlab.judge\n"
-            f"__genlab_submission__ = genlab.judge.Submission({self.grader._socket!r}, "
-            f"timeout={self.grader.call_timeout})"
-        )
+        self._start()
         return self
 
     def __exit__(self, *exc):
-        return self._stack.__exit__(*exc)
+        run_sync(self.client._async_cleanup_kernel)()
 
-    def _quiet(self, code):
-        reply = _quietly(self.client, code)
-        if reply["content"]["status"] != "ok":
-            content = reply["content"]
-            self.grader.log.warning(
-                "The judge could not run %r: %s: %s", code[:60], content["ename"], content["evalue"]
-            )
-
-    def _bind(self):
+    def _start(self):
+        if self.client.km is None:
+            self.client.km = self.client.create_kernel_manager()
+        run_sync(self.client.async_start_new_kernel)()
+        run_sync(self.client.async_start_new_kernel_client)()
+        self.setup = {}
         self._quiet(
-            f"__genlab_submission__.attach({self.grader._socket!r})\n"
-            f"__genlab_submission__.bind(globals(), {sorted(self.plan.answers)!r})"
+            "import genlab.judge\n"
+            f"__genlab_submission__ = genlab.judge.Submission({self.socket!r}, "
+            f"timeout={self.grader.call_timeout}, connect_timeout=15)",
+            self.grader.timeout,
         )
 
+    def _restart(self):
+        run_sync(self.client._async_cleanup_kernel)()
+        self._start()
+
+    def student_replaced(self):
+        self._quiet("__genlab_submission__.reset()", self.grader.timeout)
+
+    def _quiet(self, code: str, timeout: float) -> str | None:
+        """Run `code` in the judge, silently; None, or why it did not finish cleanly."""
+        msg_id = self.client.kc.execute(code, silent=True, store_history=False)
+        try:
+            reply = run_sync(self._reply)(msg_id, timeout)
+        except DeadKernelError:
+            reason = getattr(self.client.km, "death_reason", None) or "it crashed"
+            self._restart()
+            return f"the judge's kernel stopped ({reason})"
+        if reply is None:
+            run_sync(self.client.km.interrupt_kernel)()
+            if run_sync(self._reply)(msg_id, 10) is None:
+                self._restart()
+            return f"it did not finish within {timeout:g} s"
+        content = reply["content"]
+        if content.get("status") != "ok":
+            return (
+                f"{clean_text(content.get('ename'), 100)}: {clean_text(content.get('evalue'), 300)}"
+            )
+        return None
+
+    async def _reply(self, msg_id: str, timeout: float):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = await ensure_async(self.client.kc.shell_channel.get_msg(timeout=min(left, 1)))
+            except Empty:
+                if not await ensure_async(self.client.km.is_alive()):
+                    raise DeadKernelError("the judge's kernel died") from None
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
     def run(self, cell, index):
+        """Judge one test cell: the submission answers, the judge checks, in one session."""
+        grader = self.grader
         grade_id = cell.metadata["nbgrader"]["grade_id"]
-        self._bind()
+        token = uuid.uuid4().hex
+        answering = grader.kc.execute(
+            f"__import__('sys').modules['genlab_judge'].answer({self.socket!r}, {token!r})",
+            silent=True,
+            store_history=False,
+        )
+        failed = self._quiet(
+            f"__genlab_submission__.open({token!r})\n"
+            f"__genlab_submission__.bind(globals(), {sorted(self.plan.answers)!r})",
+            grader.timeout,
+        )
+        if failed:
+            grader.log.warning("The judge could not bind the answers: %s", failed)
         for setup in self.plan.setup_for.get(grade_id, []):
-            if setup not in self.ran:
-                self.ran.add(setup)
-                self._quiet(self.plan.cells[setup].source)
-        self.client.nb.cells = [cell]
-        self.client.execute_cell(cell, 0, store_history=True)
+            if setup not in self.setup:
+                why = self._quiet(self.plan.cells[setup].source, grader.setup_timeout)
+                self.setup[setup] = why
+                if why:
+                    grader.log.warning("The course's setup cell %s failed: %s", setup, why)
+        missing = [
+            (i, self.setup[i]) for i in self.plan.setup_for.get(grade_id, []) if self.setup[i]
+        ]
+        if missing:
+            cell.metadata["genlab"] = {"hidden_outputs_from": len(cell.outputs)}
+            where, why = missing[0]
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename="SetupFailed",
+                    evalue=f"the course's setup these checks need (cell {where}) did not "
+                    f"finish: {why}",
+                    traceback=[],
+                )
+            )
+        else:
+            self._check(cell)
+        self._quiet("__genlab_submission__.close()", grader.timeout)
+        if not grader._finished(answering):
+            grader._kernel_stopped(cell, "it did not stop a call the checks had given up on")
+
+    def _check(self, cell):
+        """Run the visible part of the test, then the hidden part, keeping their outputs apart
+        (feedback shows the first, and only a verdict for the second)."""
+        visible, hidden = split_hidden(cell.source)
+        parts = [visible + "\npass" if hidden else visible] + ([hidden] if hidden else [])
+        self.client._output_bytes = {}
+        for number, code in enumerate(parts):
+            part = nbformat.v4.new_code_cell(code)
+            self.client.nb.cells = [part]
+            try:
+                self.client.execute_cell(part, 0, store_history=False)
+            except DeadKernelError:
+                reason = getattr(self.client.km, "death_reason", None) or "it crashed"
+                part.outputs.append(
+                    new_output(
+                        "error",
+                        ename="JudgeDied",
+                        evalue=f"the judge's kernel stopped while checking this cell ({reason})",
+                        traceback=[],
+                    )
+                )
+                self._restart()
+            cell.outputs += part.outputs
+            if number == 0:  # what follows is the hidden part's, if anything
+                cell.metadata["genlab"] = {"hidden_outputs_from": len(cell.outputs)}
+            if any(o.output_type == "error" for o in part.outputs):
+                break
+        cell.execution_count = None
 
 
 def _quietly(client: NotebookClient, code: str) -> dict:
@@ -507,53 +848,107 @@ class UnreadableIsBlank(NotebookExporter):
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CELL_LINE = re.compile(r"Cell In\[\d*\], line (\d+)")
+_PROPERTY = re.compile(r"^\s*#\s*hidden check:\s*(.+?)\s*$", re.I)
+# errors whose message the grading machinery wrote, never a hidden check
+_MACHINERY = {
+    "SubmissionError",
+    "CellTimeoutError",
+    "JudgeDied",
+    "KernelDied",
+    "SetupFailed",
+    "InPlaceChange",
+}
+_CHECK_FAILED = {"AssertionError", "CheckFailed"}
 
 
 def _failing_line(error) -> int | None:
-    """The line of the test cell where `error` was raised, from IPython's traceback."""
-    match = _CELL_LINE.search(_ANSI.sub("", "\n".join(error.get("traceback", []))))
+    """The line of the executed code where `error` was raised, from IPython's traceback."""
+    frames = [line for line in error.get("traceback", [])[:-1]]
+    match = _CELL_LINE.search(_ANSI.sub("", "\n".join(frames)))
     return int(match.group(1)) if match else None
 
 
-class HideHiddenTests(ClearHiddenTests):
-    """Feedback shows each hidden check's verdict and points, never its source.
+def hidden_property(hidden_source: str, line: int | None) -> str | None:
+    """What the hidden check at `line` (1-based) of a hidden part checks, in its author's
+    words: the last `# hidden check: ...` comment at or above that line."""
+    found = None
+    for number, text in enumerate(hidden_source.split("\n"), start=1):
+        if line is not None and number > line:
+            break
+        match = _PROPERTY.match(text)
+        if match:
+            found = match.group(1)
+    return found
 
-    In every test cell with a hidden region, the region goes (nbgrader's own
-    `ClearHiddenTests`); an error keeps its last line (`ename: evalue`) but loses the
-    traceback, where IPython prints the source lines around the failing one; and a line
-    of output tells the student which checks passed and the points the cell earned.
-    Runs after `GetGrades`, which puts the score in the cell's metadata.
+
+class HideHiddenTests(ClearHiddenTests):
+    """Feedback tells what failed in a hidden check, never what it expected.
+
+    In every test cell with a hidden region, the region's source goes (nbgrader's own
+    `ClearHiddenTests`), and so does everything the hidden part printed or raised: its
+    messages can hold expected values, its warnings the lines of the hidden tests. What
+    the visible part showed stays. In their place, one line says whether the hidden
+    checks passed, and if not, which property failed, in the words of the test's author
+    (the `# hidden check: ...` comment above the failing line), with what the grading
+    machinery itself reported (a timeout, a kernel that stopped). Then the points.
+
+    Only test cells are touched (their source comes from the gradebook): whatever a
+    student typed in their own cells, markers included, is left as it is. Runs after
+    `GetGrades`, which puts the score in the cell's metadata.
     """
 
     def preprocess_cell(self, cell, resources, index):
-        lines = cell.source.split("\n")
-        marked = [i + 1 for i, line in enumerate(lines) if self.begin_test_delimeter in line]
-        closed = [i + 1 for i, line in enumerate(lines) if self.end_test_delimeter in line]
-        cell, resources = super().preprocess_cell(cell, resources, index)
-        if not (_is_test_cell(cell) and marked):
+        if not _is_test_cell(cell) or self.begin_test_delimeter not in cell.source:
             return cell, resources
-        hidden = range(marked[0], (closed or [len(lines)])[-1] + 1)
-        errors = [o for o in cell.get("outputs", []) if o.output_type == "error"]
-        where = _failing_line(errors[0]) if errors else None
-        for error in errors:
-            error.traceback = [f"{error.ename}: {error.evalue}"]
-        verdict = self._verdict(bool(errors), where, hidden)
+        docstring = _docstring(cell.source)
+        _, hidden_source = split_hidden(cell.source, self.begin_test_delimeter)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        outputs = list(cell.get("outputs", []))
+        start = cell.metadata.get("genlab", {}).get("hidden_outputs_from")
+        if type(start) is not int or not 0 <= start <= len(outputs):
+            start = 0  # not known: nothing is shown but the verdict
+        shown, hidden = outputs[:start], outputs[start:]
+        cell.metadata.pop("genlab", None)
         grade = cell.metadata["nbgrader"]
+        verdict = self._verdict(shown, hidden, hidden_source, docstring)
         if "score" in grade and grade.get("points") is not None:
             points = grade["points"]
+            if verdict.endswith("all passed.") and grade["score"] < points:
+                verdict = "Hidden checks: partly right (they give credit in proportion)."
             verdict += f" {grade['score']:g} of {points:g} point{'s' if points != 1 else ''}."
-        cell.outputs.append(new_output("stream", name="stdout", text=verdict + "\n"))
+        cell.outputs = [*shown, new_output("stream", name="stdout", text=verdict + "\n")]
         return cell, resources
 
     @staticmethod
-    def _verdict(failed: bool, where: int | None, hidden: range) -> str:
-        if not failed:
+    def _verdict(shown, hidden, hidden_source, docstring) -> str:
+        if any(o.output_type == "error" for o in shown):
+            return "A visible check failed, so the hidden checks did not run."
+        errors = [o for o in hidden if o.output_type == "error"]
+        if not errors:
             return "Hidden checks: all passed."
-        if where is None:
-            return "Hidden checks: not all passed (the cell stopped with the error above)."
-        if where in hidden:
-            return "The visible checks passed; a hidden check failed with the error above."
-        return "A visible check failed, so the hidden checks did not run."
+        error = errors[0]
+        ename = str(error.get("ename", ""))
+        if ename in _MACHINERY:
+            return f"The checks stopped: {clean_text(error.get('evalue', ''), 300)}"
+        what = hidden_property(hidden_source, _failing_line(error)) or docstring
+        verdict = f"A hidden check failed: {what}" if what else "A hidden check failed"
+        verdict = verdict.rstrip(".") + "."
+        if ename not in _CHECK_FAILED:
+            verdict += (
+                f" (It stopped with {clean_text(ename, 60)}, raised by your code or on what "
+                "it returned.)"
+            )
+        return verdict
+
+
+def _docstring(source: str) -> str | None:
+    """The first line of a test cell's docstring, which students see."""
+    try:
+        tree = ast.parse(split_hidden(source)[0])
+    except SyntaxError:
+        return None
+    text = ast.get_docstring(tree) if tree.body else None
+    return text.splitlines()[0] if text else None
 
 
 def feedback_preprocessors() -> list:

@@ -1,4 +1,4 @@
-"""The sandbox a submission's kernel runs in while it is graded.
+"""The sandbox a kernel runs in while a submission is graded: the student's, and the judge's.
 
 Autograding runs a student's notebook as code on the instructor's machine. Here that
 code runs in a kernel started through bubblewrap (`bwrap`, Debian's `bubblewrap`
@@ -8,16 +8,27 @@ package), the tool Flatpak uses to isolate applications:
 - a read-only view of the system (`/usr`, a few files of `/etc`) and of the Python
   environment, and nothing else of the machine: no `source/`, no `gradebook.db`, no
   exchange, no home folder, no other student's files;
-- writes only in the submission's own grading folder and a private `/tmp`;
+- writes only in the folders it is given (the submission's own grading folder, its
+  private folder) and a private, size-capped `/tmp`;
 - as an unprivileged user (`nobody` when grading as root), with its own process and
   IPC namespaces, in a session of its own (no terminal to type into);
 - limits set inside the sandbox: CPU time, memory per process (`RLIMIT_DATA`), number
-  of processes and threads, size of any file written, open files; and a watchdog that
-  stops the whole kernel when its processes together hold more memory than allowed.
+  of processes and threads, size of any file written, open files;
+- all its processes in a memory cgroup of their own where the machine lets the grader
+  make one (root, cgroup v1 or v2 with the memory controller): the kernel counts
+  everything there, socket buffers, pipes and `/tmp` included, and stops the sandbox at
+  the limit. Elsewhere a watchdog adds up the processes' resident memory, which misses
+  what the kernel holds for them.
 
-The kernel talks to the grader over Unix sockets in a private folder (ZeroMQ's `ipc`
-transport), since it has no network to open TCP ports on. Interrupts go as messages,
-because the kernel is not a child the grader can signal directly.
+The kernel's Python starts isolated (`-I`): nothing in the folder it runs in is imported
+before its sockets are bound. The grader then opens each of those sockets by its inode
+(`O_PATH | O_NOFOLLOW`, refusing anything but a socket) and connects through that file
+descriptor from then on, so a link the kernel's code puts in their place later is never
+followed. When the kernel stops, every process of the sandbox is gone before anything
+else happens (the cgroup is emptied, or the sandbox's first process is waited for, which
+the kernel makes outlive all others of its namespace). Then the folders it could write are
+given back to the grader (owner and mode) and swept: anything that is not a regular file
+or a folder (a link, a FIFO, a socket) is removed and reported in `swept`.
 
 Grading as root, bwrap makes the mounts as root and the kernel then drops to `nobody`
 (setpriv) in a user namespace of its own (unshare), so that the process limit counts this
@@ -26,18 +37,31 @@ kernel's processes only; grading as anyone else, bwrap runs unprivileged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
+import stat
 import sys
+import tempfile
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer, Unicode
+from traitlets import Integer, List, Unicode
 
-__all__ = ["Limits", "SandboxMissing", "SandboxedKernelManager", "bwrap_path"]
+__all__ = [
+    "Limits",
+    "MemoryCgroup",
+    "SandboxMissing",
+    "SandboxedKernelManager",
+    "bwrap_path",
+    "lock_and_sweep",
+]
 
 INSTALL_HINT = (
     "Grading runs every submission in a sandbox made with bubblewrap, which is not "
@@ -84,7 +108,7 @@ def bwrap_path() -> str | None:
 
 @dataclass
 class Limits:
-    """What one submission's kernel may use. Memory is per kernel, all its processes."""
+    """What one kernel may use. Memory is per kernel, all its processes."""
 
     memory_mb: int = 2048
     cpu_seconds: int = 900
@@ -146,14 +170,20 @@ def _ancestors(paths: list[str]) -> list[str]:
 
 
 def sandbox_command(
-    kernel: list[str], cwd: str, writable: list[str], limits: Limits, env: dict
+    kernel: list[str],
+    cwd: str,
+    writable: list[str],
+    limits: Limits,
+    env: dict,
+    readonly: list[str] = (),
 ) -> list[str]:
-    """The command that runs `kernel` in bwrap, in `cwd`, with `writable` folders."""
+    """The command that runs `kernel` in bwrap, in `cwd`, with `writable` folders and the
+    `readonly` ones besides the system's."""
     bwrap = bwrap_path()
     if bwrap is None:
         raise SandboxMissing(INSTALL_HINT)
     as_root = os.getuid() == 0
-    readonly = list(_readonly_view())
+    shown = list(_readonly_view()) + list(readonly)
     args = [bwrap]
     if as_root:  # privileged bwrap: mounts as root, then the kernel drops to nobody
         args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
@@ -163,9 +193,9 @@ def sandbox_command(
     args += ["--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
     for tmp in ("/tmp", "/dev/shm"):
         args += ["--perms", "1777", "--size", str(limits.tmp_mb * 2**20), "--tmpfs", tmp]
-    for folder in _ancestors(readonly + writable):
+    for folder in _ancestors(shown + writable):
         args += ["--perms", "0755", "--dir", folder]
-    for path in readonly:
+    for path in shown:
         args += ["--ro-bind", path, path]
     for path in writable:
         args += ["--bind", path, path]
@@ -220,11 +250,190 @@ def _hand_over(path: str, uid: int) -> None:
     os.chown(path, uid, uid)
 
 
+# ---------------------------------------------------------------------------
+# After the sandbox: the folders it wrote
+
+
+_KINDS = {
+    stat.S_IFLNK: "a symbolic link",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def lock_and_sweep(folder: str) -> list[str]:
+    """Give `folder` back to the grader and remove what is not a file or a folder in it.
+
+    Call it only when no process can write there any more (the sandbox is gone). Owner
+    (when the grader is root) and mode come back to the grader's: folders 0755, files
+    0644, top down, never through a link. Returns what was removed, as "<path> (<kind>)",
+    paths relative to `folder`; `folder` itself must be a real folder, not a link.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    removed: list[str] = []
+    top = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if os.fstat(top).st_uid != uid:
+            os.fchown(top, uid, gid)
+        os.fchmod(top, 0o755)
+        walk = os.fwalk(".", dir_fd=top, follow_symlinks=False)
+        for dirpath, dirnames, filenames, dirfd in walk:
+            for name in [*dirnames, *filenames]:
+                mode = os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode
+                if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+                    if uid == 0:
+                        os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+                    # (a folder or a file, as just seen, and nothing left to swap it)
+                    os.chmod(name, 0o755 if stat.S_ISDIR(mode) else 0o644, dir_fd=dirfd)
+                else:
+                    os.unlink(name, dir_fd=dirfd)
+                    kind = _KINDS.get(stat.S_IFMT(mode), "a special file")
+                    removed.append(f"{os.path.normpath(os.path.join(dirpath, name))} ({kind})")
+    finally:
+        os.close(top)
+    return removed
+
+
+# ---------------------------------------------------------------------------
+# Memory: a cgroup of the sandbox's own
+
+
+class MemoryCgroup:
+    """A memory cgroup that holds every process of one sandbox (cgroup v2 or v1).
+
+    `create` returns None where the grader may not make one (not root, no memory
+    controller): the caller falls back to the watchdog.
+    """
+
+    def __init__(self, path: Path, version: int):
+        self.path, self.version = path, version
+
+    @classmethod
+    def create(cls, memory_mb: int) -> MemoryCgroup | None:
+        base = _cgroup_base()
+        if base is None:
+            return None
+        path, version = base[0] / f"genlab-{os.getpid()}-{uuid.uuid4().hex[:8]}", base[1]
+        try:
+            path.mkdir()
+            limit = str(memory_mb * 2**20)
+            if version == 2:
+                (path / "memory.max").write_text(limit)
+                with contextlib.suppress(OSError):
+                    (path / "memory.swap.max").write_text("0")
+            else:
+                (path / "memory.limit_in_bytes").write_text(limit)
+                with contextlib.suppress(OSError):  # only with swap accounting
+                    (path / "memory.memsw.limit_in_bytes").write_text(limit)
+        except OSError:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            return None
+        return cls(path, version)
+
+    def join_command(self) -> list[str]:
+        """A prefix that puts the command it runs (and all it starts) into this cgroup."""
+        return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.path / "cgroup.procs")]
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process here for passing the limit."""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        with contextlib.suppress(OSError, ValueError):
+            for line in (self.path / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and int(value) > 0:
+                    return True
+        return False
+
+    def peak_mb(self) -> float | None:
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.path / name).read_text()) / 2**20
+        return None
+
+    def empty(self, timeout: float = 10.0) -> bool:
+        """Kill every process here and wait until none is left."""
+        if self.version == 2:
+            with contextlib.suppress(OSError):
+                (self.path / "cgroup.kill").write_text("1")
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            if not pids:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.02)
+
+
+@functools.cache
+def _cgroup_base() -> tuple[Path, int] | None:
+    """Where this process may make memory cgroups, and the version (None: nowhere)."""
+    if os.getuid() != 0:
+        return None
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    root = Path("/sys/fs/cgroup")
+    controllers = root / "cgroup.controllers"
+    if controllers.exists() and "memory" in controllers.read_text().split():
+        # cgroup v2: children of the root may hold processes and enable controllers
+        base = root / "genlab-grading"
+        try:
+            base.mkdir(exist_ok=True)
+            (base / "cgroup.subtree_control").write_text("+memory")
+        except OSError:
+            return None
+        return base, 2
+    for line in lines:  # cgroup v1: "<id>:memory:/path"
+        _, controllers_, path = line.split(":", 2)
+        if "memory" in controllers_.split(",") and (root / "memory").is_dir():
+            base = root / "memory" / path.lstrip("/")
+            if os.access(base, os.W_OK):
+                return base, 1
+    return None
+
+
+def memory_accounting() -> str:
+    """How a sandbox's memory is limited on this machine, in words (for the README, logs)."""
+    base = _cgroup_base()
+    if base is None:
+        return "a watchdog adds up the resident memory of the sandbox's processes"
+    return f"a memory cgroup (v{base[1]}) counts all the sandbox's memory"
+
+
+# ---------------------------------------------------------------------------
+# The kernel manager
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel in bubblewrap; see the module's docstring.
 
-    `private` is a folder of the grader's, for the connection file and the sockets;
-    the kernel runs in the `cwd` given to `start_kernel` (the submission's folder).
+    `private` is a folder of the grader's, for the connection file and the sockets; the
+    kernel runs in the `cwd` given to `start_kernel`, which it may write, as it may the
+    folders in `writable`; it sees the folders in `readonly` besides the system's.
     """
 
     private = Unicode(help="A private folder for the connection file and sockets.").tag(config=True)
@@ -240,12 +449,19 @@ class SandboxedKernelManager(AsyncKernelManager):
     file_mb = Integer(Limits.file_mb, help="Size of any file the kernel writes, MB.").tag(
         config=True
     )
+    readonly = List(Unicode(), help="More folders the kernel sees, read-only.")
+    writable = List(Unicode(), help="More folders the kernel may write.")
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.transport = "ipc"
-        self.death_reason: str | None = None
+        self.swept: list[str] = []
+        self.cgroup: MemoryCgroup | None = None
+        self._death_reason: str | None = None
         self._workdir: str | None = None
+        self._first: tuple[int, float] | None = None  # pid, start time of the sandbox's first
+        self._pins: list[int] = []
+        self._pin_folder: str | None = None
         self._watchdog: threading.Thread | None = None
 
     @property
@@ -257,39 +473,55 @@ class SandboxedKernelManager(AsyncKernelManager):
             file_mb=self.file_mb,
         )
 
+    @property
+    def death_reason(self) -> str | None:
+        if self._death_reason is None and self.cgroup is not None and self.cgroup.out_of_memory():
+            self._death_reason = f"it used more than {self.memory_mb} MB of memory"
+        return self._death_reason
+
     async def start_kernel(self, **kw):
         private = Path(self.private)
-        (private / "home").mkdir(parents=True, exist_ok=True)
+        private.mkdir(parents=True, exist_ok=True)
         self.ip = str(private / "kernel")
         self.connection_file = str(private / "kernel.json")
         cwd = os.path.abspath(kw.pop("cwd", None) or os.getcwd())
         self._workdir = cwd
+        writable = [cwd, str(private), *self.writable]
         if os.getuid() == 0:
-            _hand_over(cwd, NOBODY)
-            _hand_over(str(private), NOBODY)
+            for folder in writable:
+                _hand_over(folder, NOBODY)
         env = {key: os.environ[key] for key in _KEEP_ENV if key in os.environ}
         env.update(
             PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            HOME=str(private / "home"),
+            HOME="/tmp",
             TMPDIR="/tmp",
             MPLCONFIGDIR="/tmp",
             IPYTHONDIR="/tmp/ipython",
-            PYTHONDONTWRITEBYTECODE="1",
         )
+        # -I: nothing of the folder it runs in is imported before its sockets are bound
+        kernel = [sys.executable, "-I", "-B", "-m", "ipykernel_launcher", "-f"]
         self._command = sandbox_command(
-            [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file],
+            [*kernel, self.connection_file],
             cwd,
-            [cwd, str(private)],
+            writable,
             self.limits,
             env,
+            readonly=list(self.readonly),
         )
-        log = open(private / "kernel.log", "ab")  # the kernel's own stdout and stderr
+        self.cgroup = MemoryCgroup.create(self.memory_mb)
+        if self.cgroup is not None:
+            self._command = [*self.cgroup.join_command(), *self._command]
+        log = open(private.parent / f"{private.name}.log", "ab")  # the kernel's own output
         kw.update(stdout=log, stderr=log, cwd=str(private))
-        self.death_reason = None
-        await super().start_kernel(**kw)
-        log.close()
-        self._watchdog = threading.Thread(target=self._watch, daemon=True)
-        self._watchdog.start()
+        self._death_reason = None
+        try:
+            await super().start_kernel(**kw)
+        finally:
+            log.close()
+        self._pin_sockets()
+        if self.cgroup is None:
+            self._watchdog = threading.Thread(target=self._watch, daemon=True)
+            self._watchdog.start()
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
@@ -299,6 +531,43 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         return [*self._command, *(extra_arguments or [])]
 
+    def _pin_sockets(self, timeout: float = 60.0) -> None:
+        """Hold each of the kernel's sockets by its inode, and connect through that from now on.
+
+        The kernel binds them before any code of the folder it runs in can run; what is
+        at those paths later (a link to another socket, say) is never followed.
+        """
+        import psutil
+
+        process = getattr(self.provisioner, "process", None)
+        deadline = time.monotonic() + timeout
+        pins = {}
+        while len(pins) < len(self.ports):
+            for port in self.ports:
+                if port in pins:
+                    continue
+                try:
+                    fd = os.open(f"{self.ip}-{port}", os.O_PATH | os.O_NOFOLLOW)
+                except FileNotFoundError:
+                    continue
+                pins[port] = fd
+                if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    self._pins = list(pins.values())
+                    raise RuntimeError(f"the kernel's socket {self.ip}-{port} is not a socket")
+            if len(pins) < len(self.ports):
+                if time.monotonic() > deadline or (process and process.poll() is not None):
+                    self._pins = list(pins.values())
+                    raise RuntimeError("the kernel stopped before its sockets were ready")
+                time.sleep(0.01)
+        self._pins = list(pins.values())
+        self._pin_folder = tempfile.mkdtemp(prefix="pins-", dir=str(Path(self.private).parent))
+        for port, fd in pins.items():
+            os.symlink(f"/proc/{os.getpid()}/fd/{fd}", os.path.join(self._pin_folder, f"k-{port}"))
+        self.ip = os.path.join(self._pin_folder, "k")
+        with contextlib.suppress(psutil.Error, IndexError, AttributeError):
+            first = psutil.Process(process.pid).children()[0]  # bwrap's child: pid 1 inside
+            self._first = (first.pid, first.create_time())
+
     async def interrupt_kernel(self):
         # The kernel is a grandchild in its own session: ask it by message.
         msg = self.session.msg("interrupt_request", content={})
@@ -306,13 +575,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.session.send(self._control_socket, msg)
 
     def _watch(self) -> None:
-        """Stop the kernel when its processes together hold more than the memory limit."""
-        import time
-
+        """Without a cgroup: stop the kernel when its processes together hold too much memory."""
         import psutil
 
-        provisioner = self.provisioner
-        process = getattr(provisioner, "process", None)
+        process = getattr(self.provisioner, "process", None)
         if process is None:
             return
         try:
@@ -326,9 +592,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                 tree = [root, *root.children(recursive=True)]
                 used = sum(p.memory_info().rss for p in tree)
                 if len(tree) > self.processes + 8:
-                    self.death_reason = f"it started more than {self.processes} processes"
+                    self._death_reason = f"it started more than {self.processes} processes"
                 elif used > limit:
-                    self.death_reason = f"it used more than {self.memory_mb} MB of memory"
+                    self._death_reason = f"it used more than {self.memory_mb} MB of memory"
                 else:
                     continue
                 for p in reversed(tree):
@@ -337,9 +603,49 @@ class SandboxedKernelManager(AsyncKernelManager):
             except psutil.Error:
                 return
 
+    def _stop_everything(self) -> None:
+        """Make sure no process of the sandbox is left, then lock and sweep what it wrote."""
+        import psutil
+
+        if self.cgroup is not None:
+            if not self.cgroup.empty():
+                raise RuntimeError(f"the sandbox's processes in {self.cgroup.path} did not stop")
+        if self._first is not None:
+            with contextlib.suppress(psutil.Error):
+                first = psutil.Process(self._first[0])
+                if first.create_time() == self._first[1]:
+                    first.kill()  # the kernel then kills every process of its namespace
+                    _gone(first, timeout=10)
+        for fd in self._pins:
+            os.close(fd)
+        self._pins = []
+        if self._pin_folder:
+            shutil.rmtree(self._pin_folder, ignore_errors=True)
+        for folder in [self._workdir, *self.writable]:
+            if folder and os.path.isdir(folder):
+                self.swept += lock_and_sweep(folder)
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        if os.getuid() == 0 and self._workdir and os.path.isdir(self._workdir):
-            _hand_over(self._workdir, 0)  # back to the grader
+        self._stop_everything()
 
     cleanup_resources = _async_cleanup_resources
+
+
+def _gone(process, timeout: float) -> None:
+    """Wait until `process`, the first process of a sandbox's namespace, has exited."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            # pid 1 of a namespace becomes a zombie only once every other process of the
+            # namespace has been killed and reaped (the kernel's zap_pid_ns_processes)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"the sandbox's first process ({process.pid}) did not stop")

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from course import ROOT
-from nbformat.v4 import new_code_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.api import Gradebook
 from nbgrader.converters import GenerateFeedback
 from nbgrader.plugins import FileNameCollectorPlugin
@@ -22,12 +22,17 @@ from genlab.grading import HideHiddenTests, feedback_preprocessors
 TEST_CELL = """\"\"\"softmax_check: rows sum to one.\"\"\"
 check_close(softmax(z).sum(axis=1), 1.0)
 ### BEGIN HIDDEN TESTS
+# hidden check: very large logits give equal probabilities, without overflow
 z_big = np.array([[1000.0, 1000.0]])
-assert np.allclose(softmax(z_big), 0.5)
+assert np.allclose(softmax(z_big), 0.5), f"expected 0.5, got {softmax(z_big)}"
+# hidden check: the rows of a batch do not depend on each other
+assert np.allclose(softmax(z_two)[1], softmax(z_two[1:])[0])
 ### END HIDDEN TESTS"""
 
 
-def _feedback_of(outputs, score=2.0):
+def _feedback_of(outputs, score=2.0, hidden_from=None):
+    """The feedback of a test cell whose run left `outputs` (the hidden part's from
+    `hidden_from` on, as the judge records it)."""
     cell = new_code_cell(TEST_CELL, outputs=outputs)
     cell.metadata["nbgrader"] = {
         "grade": True,
@@ -38,38 +43,83 @@ def _feedback_of(outputs, score=2.0):
         "locked": True,
         "schema_version": 3,
     }
+    if hidden_from is not None:
+        cell.metadata["genlab"] = {"hidden_outputs_from": hidden_from}
     nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[cell]), {})
     return nb.cells[0]
 
 
-def _error_at(line):
+def _error_at(line, ename="AssertionError", evalue="expected 0.5, got [0.7 0.3]"):
     traceback = [
         "\x1b[0;31m--------------------------------------------------------------\x1b[0m",
         f"Cell \x1b[0;32mIn[7], line {line}\x1b[0m\n"
         f"\x1b[1;32m----> {line}\x1b[0m assert np.allclose(...)",
-        "\x1b[0;31mAssertionError\x1b[0m: ",
+        f"\x1b[0;31m{ename}\x1b[0m: {evalue}",
     ]
-    return new_output("error", ename="AssertionError", evalue="", traceback=traceback)
+    return new_output("error", ename=ename, evalue=evalue, traceback=traceback)
+
+
+def _printed(text):
+    return new_output("stream", name="stdout", text=text)
 
 
 def test_feedback_keeps_the_visible_checks_and_drops_the_hidden_ones():
-    cell = _feedback_of([])
+    cell = _feedback_of([_printed("visible: ok\n"), _printed("hidden: z_big\n")], hidden_from=1)
     assert "check_close(softmax(z).sum(axis=1), 1.0)" in cell.source
     assert "z_big" not in cell.source and "HIDDEN" not in cell.source
-    assert cell.outputs[-1].text == "Hidden checks: all passed. 2 of 2 points.\n"
+    assert [o.text for o in cell.outputs] == [
+        "visible: ok\n",
+        "Hidden checks: all passed. 2 of 2 points.\n",
+    ]
 
 
-def test_a_failing_hidden_check_is_named_without_its_source():
-    cell = _feedback_of([_error_at(5)], score=0.0)
-    error, verdict = cell.outputs
-    assert error.traceback == ["AssertionError: "]  # IPython's lines of source are gone
-    assert verdict.text.startswith("The visible checks passed; a hidden check failed")
-    assert verdict.text.endswith("0 of 2 points.\n")
+@pytest.mark.parametrize(
+    "line, property_",
+    [
+        (3, "very large logits give equal probabilities, without overflow"),
+        (5, "the rows of a batch do not depend on each other"),
+    ],
+)
+def test_a_failing_hidden_check_is_named_by_its_author_never_by_its_message(line, property_):
+    warning = _printed("RuntimeWarning: overflow\n  z_big = np.array([[1000.0, 1000.0]])\n")
+    cell = _feedback_of([warning, _error_at(line)], score=0.0, hidden_from=0)
+    (verdict,) = cell.outputs  # the warning and the error, with its expected value, are gone
+    assert verdict.text == f"A hidden check failed: {property_}. 0 of 2 points.\n"
+
+
+def test_an_error_of_the_students_code_in_a_hidden_check_is_named_by_its_kind_only():
+    error = _error_at(3, ename="ValueError", evalue="my input was [[1000.0, 1000.0]]")
+    (verdict,) = _feedback_of([error], score=0.0, hidden_from=0).outputs
+    assert "very large logits" in verdict.text and "(It stopped with ValueError" in verdict.text
+    assert "1000" not in verdict.text
+
+
+def test_what_the_grading_machinery_reports_is_shown():
+    error = _error_at(3, ename="SubmissionError", evalue="the submission's code did not finish")
+    (verdict,) = _feedback_of([error], score=0.0, hidden_from=0).outputs
+    assert verdict.text.startswith("The checks stopped: the submission's code did not finish")
 
 
 def test_a_failing_visible_check_says_the_hidden_ones_did_not_run():
-    cell = _feedback_of([_error_at(2)], score=0.0)
+    cell = _feedback_of([_error_at(2)], score=0.0, hidden_from=1)
+    assert len(cell.outputs) == 2 and cell.outputs[0].output_type == "error"
     assert cell.outputs[-1].text.startswith("A visible check failed, so the hidden checks")
+
+
+def test_partial_credit_is_not_called_a_pass():
+    (verdict,) = _feedback_of([], score=1.0, hidden_from=0).outputs
+    assert (
+        verdict.text.startswith("Hidden checks: partly right") and "1 of 2 points" in verdict.text
+    )
+
+
+def test_outputs_not_known_to_be_visible_are_hidden():
+    """A cell graded without the judge's record of where its hidden part began shows only
+    the verdict (a forged record cannot come from the student: test cells are restored)."""
+    cell = _feedback_of([_printed("hidden: z_big\n")], hidden_from=None)
+    assert [o.text for o in cell.outputs] == ["Hidden checks: all passed. 2 of 2 points.\n"]
+    cell = _feedback_of([_printed("hidden: z_big\n")], hidden_from=7)
+    assert len(cell.outputs) == 1
 
 
 def test_cells_without_hidden_tests_are_left_as_they_are():
@@ -77,6 +127,15 @@ def test_cells_without_hidden_tests_are_left_as_they_are():
     cell.metadata["nbgrader"] = {"grade": True, "solution": False, "points": 1, "grade_id": "t"}
     nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[cell]), {})
     assert len(nb.cells[0].outputs) == 1 and len(nb.cells[0].outputs[0].traceback) == 3
+
+
+def test_what_a_student_types_never_breaks_feedback():
+    """The hidden-test markers typed in an answer or a markdown cell are just text there."""
+    answer = new_code_cell("x = 1\n### BEGIN HIDDEN TESTS\nprint(x)")
+    answer.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "a"}
+    note = new_markdown_cell("### BEGIN HIDDEN TESTS, said the student")
+    nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[answer, note]), {})
+    assert "### BEGIN HIDDEN TESTS" in nb.cells[0].source and "said" in nb.cells[1].source
 
 
 def test_feedback_hides_after_the_grades_are_read():
@@ -163,6 +222,35 @@ def test_workers_wait_for_a_gradebook_locked_longer_than_sqlites_default(tmp_pat
     assert time.perf_counter() - start > 7
     with Gradebook(f"sqlite:///{db}") as gb:
         assert len(gb.students) == 3 * 1 + 3 * 5 + 1
+
+
+def _hold_a_read(db_url, started, release):
+    _wait_for_the_gradebook()
+    with Gradebook(db_url) as gb:
+        assert gb.students == []  # only a read so far, in the gradebook's transaction
+        started.set()
+        release.wait(30)
+        gb.update_or_create_student("late", first_name="x")
+    return "written"
+
+
+def test_each_gradebook_transaction_takes_the_write_lock_first(tmp_path):
+    """Two workers that read then write cannot deadlock: the first read already holds the lock."""
+    db = tmp_path / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}"):
+        pass
+    spawn = multiprocessing.get_context("spawn")
+    with spawn.Manager() as manager, ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        started, release = manager.Event(), manager.Event()
+        done = pool.submit(_hold_a_read, f"sqlite:///{db}", started, release)
+        assert started.wait(60)
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            probe.execute("BEGIN IMMEDIATE")  # another writer cannot start
+        release.set()
+        assert done.result(timeout=60) == "written"
+        probe.execute("BEGIN IMMEDIATE")  # the lock was released with the commit
+        probe.execute("ROLLBACK")
 
 
 def test_grading_asks_for_the_gradebook_first(tmp_path):

@@ -11,6 +11,7 @@ def _config():
 def _configurable(name):
     import nbgrader.converters as converters
     import nbgrader.coursedir as coursedir
+    import nbgrader.exchange as factory
     import nbgrader.exchange.default as exchange
     import nbgrader.plugins as plugins
     import nbgrader.preprocessors as preprocessors
@@ -18,7 +19,8 @@ def _configurable(name):
     import genlab.grading as grading
     import genlab.sandbox as sandbox
 
-    for module in (converters, coursedir, preprocessors, exchange, plugins, grading, sandbox):
+    modules = (converters, coursedir, preprocessors, exchange, factory, plugins, grading, sandbox)
+    for module in modules:
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(
@@ -54,7 +56,8 @@ def test_the_course_settings():
     assert names.index("DeduplicateIds") < names.index("ForgetForeignCells")
     assert names.index("ForgetForeignCells") < names.index("OverwriteCells")
     assert config.Autograde.exporter_class.__name__ == "UnreadableIsBlank"
-    assert callable(config.Autograde.pre_convert_hook)
+    assert config.Autograde.pre_convert_hook.func.__name__ == "prepare_hand_in"
+    assert config.ExchangeFactory.collect.__name__ == "SafeCollect"
     assert config.GradingExecute.get("run_submissions_unsandboxed", False) is False
 
     names = [cls.__name__ for cls in config.GenerateFeedback.preprocessors]
