@@ -416,7 +416,8 @@ class GradingExecute(_OutputBudget, Execute):
         self.kernel_name = "python3"  # the notebook's kernelspec does not choose the kernel
         self._private = tempfile.mkdtemp(prefix="genlab-grading-")
         os.chmod(self._private, 0o711)
-        self._managers: list = []
+        self._managers: list = []  # the submission's kernels (a new one after a crash)
+        self._judges: list = []  # the judge's
         self._output_bytes: dict[int, int] = {}
         if self.run_submissions_unsandboxed:
             self.log.warning(
@@ -437,12 +438,26 @@ class GradingExecute(_OutputBudget, Execute):
             shutil.rmtree(self._private, ignore_errors=True)
             for manager in self._managers:
                 removed += getattr(manager, "swept", [])
+            self._log_peaks(resources)
             if self.run_submissions_unsandboxed:
                 removed += lock_and_sweep(self.resources["metadata"]["path"])
             if removed:
                 self._note_removed(removed)
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _log_peaks(self, resources) -> None:
+        """The most memory the submission's kernels and the judge's took, where it is counted."""
+        peaks = {
+            who: [m.peak_mb for m in managers if getattr(m, "peak_mb", None) is not None]
+            for who, managers in (("submission", self._managers), ("judge", self._judges))
+        }
+        if any(peaks.values()):
+            self.log.info(
+                "Peak memory grading %s: %s",
+                resources.get("nbgrader", {}).get("student"),
+                ", ".join(f"{who} {max(mb):.0f} MB" for who, mb in peaks.items() if mb),
+            )
 
     def _note_removed(self, removed: list[str]) -> None:
         shown = ", ".join(f"`{clean_text(item, 120)}`" for item in removed[:20])
@@ -515,10 +530,10 @@ class GradingExecute(_OutputBudget, Execute):
         msg_id = self.kc.execute(code, silent=True, store_history=False)
         return self._finished(msg_id)
 
-    def _finished(self, msg_id: str) -> bool:
-        """Wait for the submission's kernel to finish `msg_id`: within the cell's time, then
-        after an interrupt. False if it is dead or ignores the interrupt."""
-        if self._reply(msg_id, self.timeout):
+    def _finished(self, msg_id: str, within: float | None = None) -> bool:
+        """Wait for the submission's kernel to finish `msg_id`: `within` seconds (the cell's
+        time), then after an interrupt. False if it is dead or ignores the interrupt."""
+        if self._reply(msg_id, self.timeout if within is None else within):
             return True
         if run_sync(self.km.is_alive)():
             run_sync(self.km.interrupt_kernel)()
@@ -618,12 +633,24 @@ class _JudgeClient(_OutputBudget, NotebookClient):
             memory_mb=self.grader.judge_memory_mb,
             writable=[self.grader._rendezvous],
         )
+        self.grader._judges.append(self.km)
         return self.km
 
-    @staticmethod
-    def _check_status(cell, cell_index, execute_reply):
+    def _check_status(self, cell, cell_index, execute_reply):
         content = execute_reply.get("content", {})
         if content.get("status") == "ok":
+            return
+        if content.get("ename") == "CellTimeoutError":  # the interrupt's own error says less
+            cell.outputs = [o for o in cell.outputs if o.get("ename") != "KeyboardInterrupt"]
+            cell.outputs.append(
+                new_output(
+                    "error",
+                    ename="CellTimeoutError",
+                    evalue=f"the checks did not finish within {self.timeout} s (a call into "
+                    "the submission's code took too long)",
+                    traceback=[],
+                )
+            )
             return
         if not any(o.output_type == "error" for o in cell.outputs):
             cell.outputs.append(
@@ -649,11 +676,7 @@ class _Judge:
             kernel_name="python3",
             allow_errors=True,
             interrupt_on_timeout=True,
-            error_on_timeout={
-                "ename": "CellTimeoutError",
-                "evalue": f"the checks did not finish within {grader.timeout} s",
-                "traceback": [],
-            },
+            error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []},
             resources={"metadata": {"path": tempfile.mkdtemp(prefix="work-", dir=grader._private)}},
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
@@ -724,7 +747,6 @@ class _Judge:
     def run(self, cell, index):
         """Judge one test cell: the submission answers, the judge checks, in one session."""
         grader = self.grader
-        grade_id = cell.metadata["nbgrader"]["grade_id"]
         token = uuid.uuid4().hex
         answering = grader.kc.execute(
             f"__import__('sys').modules['genlab_judge'].answer({self.socket!r}, {token!r})",
@@ -737,33 +759,37 @@ class _Judge:
             grader.timeout,
         )
         if failed:
-            grader.log.warning("The judge could not bind the answers: %s", failed)
+            grader.log.warning("The judge could not read the answers: %s", failed)
+            _stopped(cell, "SubmissionError", failed, shown=True)
+        else:
+            missing = self._set_up(cell.metadata["nbgrader"]["grade_id"])
+            if missing:
+                where, why = missing
+                what = f"the course's setup these checks need (cell {where}) did not finish"
+                _stopped(cell, "SetupFailed", f"{what}: {why}", shown=False)
+            else:
+                self._check(cell)
+        self._quiet("__genlab_submission__.close()", grader.timeout)
+        # the session is over: `answer` returns at once, unless a call the judge gave up on
+        # is still running, which the interrupt stops
+        if not grader._finished(answering, within=2):
+            grader._kernel_stopped(cell, "it did not stop a call the checks had given up on")
+
+    def _set_up(self, grade_id: str) -> tuple[int, str] | None:
+        """Run the course's setup cells a test needs (each once); the first that failed."""
         for setup in self.plan.setup_for.get(grade_id, []):
             if setup not in self.setup:
-                why = self._quiet(self.plan.cells[setup].source, grader.setup_timeout)
+                started = time.monotonic()
+                why = self._quiet(self.plan.cells[setup].source, self.grader.setup_timeout)
                 self.setup[setup] = why
+                took = time.monotonic() - started
                 if why:
-                    grader.log.warning("The course's setup cell %s failed: %s", setup, why)
-        missing = [
-            (i, self.setup[i]) for i in self.plan.setup_for.get(grade_id, []) if self.setup[i]
-        ]
-        if missing:
-            cell.metadata["genlab"] = {"hidden_outputs_from": len(cell.outputs)}
-            where, why = missing[0]
-            cell.outputs.append(
-                new_output(
-                    "error",
-                    ename="SetupFailed",
-                    evalue=f"the course's setup these checks need (cell {where}) did not "
-                    f"finish: {why}",
-                    traceback=[],
-                )
-            )
-        else:
-            self._check(cell)
-        self._quiet("__genlab_submission__.close()", grader.timeout)
-        if not grader._finished(answering):
-            grader._kernel_stopped(cell, "it did not stop a call the checks had given up on")
+                    self.grader.log.warning("The course's setup cell %s failed: %s", setup, why)
+                else:
+                    self.grader.log.info("The course's setup cell %s ran in %.1f s", setup, took)
+            if self.setup[setup]:
+                return setup, self.setup[setup]
+        return None
 
     def _check(self, cell):
         """Run the visible part of the test, then the hidden part, keeping their outputs apart
@@ -793,6 +819,13 @@ class _Judge:
             if any(o.output_type == "error" for o in part.outputs):
                 break
         cell.execution_count = None
+
+
+def _stopped(cell, ename: str, why: str, shown: bool) -> None:
+    """Record in a test cell that its checks could not run, and why (the grader's words)."""
+    start = len(cell.outputs) + (1 if shown else 0)
+    cell.outputs.append(new_output("error", ename=ename, evalue=why, traceback=[]))
+    cell.metadata["genlab"] = {"hidden_outputs_from": start}
 
 
 def _quietly(client: NotebookClient, code: str) -> dict:

@@ -802,7 +802,9 @@ class Submission:
         for name in names:
             try:
                 namespace[name] = self.get(name)
-            except NameError:
+            except SubmissionError:
+                raise
+            except Exception:  # noqa: BLE001 (undefined, or not a value that can travel)
                 namespace.pop(name, None)
 
     def call(self, target, args, kwargs):

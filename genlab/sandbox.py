@@ -456,6 +456,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         super().__init__(**kwargs)
         self.transport = "ipc"
         self.swept: list[str] = []
+        self.peak_mb: float | None = None  # all its processes together, where a cgroup counts
         self.cgroup: MemoryCgroup | None = None
         self._death_reason: str | None = None
         self._workdir: str | None = None
@@ -463,6 +464,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._pins: list[int] = []
         self._pin_folder: str | None = None
         self._watchdog: threading.Thread | None = None
+        self._stopped = True  # (until a kernel starts)
 
     @property
     def limits(self) -> Limits:
@@ -514,6 +516,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         log = open(private.parent / f"{private.name}.log", "ab")  # the kernel's own output
         kw.update(stdout=log, stderr=log, cwd=str(private))
         self._death_reason = None
+        self._stopped = False
         try:
             await super().start_kernel(**kw)
         finally:
@@ -607,7 +610,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Make sure no process of the sandbox is left, then lock and sweep what it wrote."""
         import psutil
 
+        if self._stopped:
+            return
+        self._stopped = True
+
         if self.cgroup is not None:
+            self.peak_mb = self.cgroup.peak_mb()
             if not self.cgroup.empty():
                 raise RuntimeError(f"the sandbox's processes in {self.cgroup.path} did not stop")
         if self._first is not None:
