@@ -1,5 +1,6 @@
 """release/ is generated from source/, byte for byte, and gives nothing away."""
 
+import re
 import subprocess
 
 import pytest
@@ -72,3 +73,26 @@ def test_every_solution_cell_of_release_is_a_stub(module):
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and cell.cell_type == "code":
             assert "raise NotImplementedError(" in cell.source, meta["grade_id"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_hidden_check_is_named_for_the_feedback(module):
+    """Feedback names a failed hidden check by the `# hidden check:` comment above it (never
+    by its message): every hidden region opens with one, and none gives a value away."""
+    from genlab.grading import hidden_property, split_hidden
+
+    for cell in read(source_notebook(module)).cells:
+        _, hidden = split_hidden(cell.source)
+        if not hidden:
+            continue
+        first = next(line for line in hidden.splitlines() if line.strip())
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        assert hidden_property(hidden, 1) and first.lstrip().startswith("# hidden check:"), (
+            f"{grade_id}: its hidden region should open with a '# hidden check: ...' comment"
+        )
+        for line in hidden.splitlines():
+            named = hidden_property(line, 1)
+            if named:
+                assert not re.search(r"\d", re.sub(r"\bQ\d\b", "", named)), f"{grade_id}: {named}"
+                quoted = re.search(r"(?<![A-Za-z])['\"]|['\"](?![A-Za-z])", named)
+                assert not quoted, f"{grade_id}: a quoted value in {named!r}"
