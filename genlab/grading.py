@@ -409,7 +409,9 @@ class GradingExecute(_OutputBudget, Execute):
     max_output_mb = Float(2.0, help="Output kept per cell, MB; the rest is cut.").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
-        removed = _removed_before(resources)
+        before = _removed_before(resources)
+        for cell in nb.cells:  # what grading records there is the grader's, never the hand-in's
+            cell.metadata.pop("genlab", None)
         NotebookClient.__init__(self, nb, km)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
@@ -436,13 +438,12 @@ class GradingExecute(_OutputBudget, Execute):
                     self._run(cell, index)
         finally:
             shutil.rmtree(self._private, ignore_errors=True)
-            for manager in self._managers:
-                removed += getattr(manager, "swept", [])
+            after = [item for manager in self._managers for item in getattr(manager, "swept", [])]
             self._log_peaks(resources)
             if self.run_submissions_unsandboxed:
-                removed += lock_and_sweep(self.resources["metadata"]["path"])
-            if removed:
-                self._note_removed(removed)
+                after += lock_and_sweep(self.resources["metadata"]["path"])
+            if before or after:
+                self._note_removed(before, after)
         self.set_widgets_metadata()
         return self.nb, self.resources
 
@@ -459,17 +460,26 @@ class GradingExecute(_OutputBudget, Execute):
                 ", ".join(f"{who} {max(mb):.0f} MB" for who, mb in peaks.items() if mb),
             )
 
-    def _note_removed(self, removed: list[str]) -> None:
-        shown = ", ".join(f"`{clean_text(item, 120)}`" for item in removed[:20])
-        more = f" and {len(removed) - 20} more" if len(removed) > 20 else ""
-        self.log.warning("Removed from the grading folder: %s%s", shown, more)
-        self.nb.cells.insert(
-            0,
-            new_markdown_cell(
-                f"**Removed while grading:** {shown}{more}. A hand-in may leave only files "
-                "and folders; grading never follows a link."
-            ),
-        )
+    def _note_removed(self, before: list[str], after: list[str]) -> None:
+        """Say on top of the graded notebook what was removed: from the hand-in (`before`
+        grading) and what its code left (`after`). Feedback names only the first: names
+        made while grading could carry the hidden checks' inputs."""
+
+        def listed(items: list[str]) -> str:
+            shown = ", ".join(f"`{clean_text(item, 120)}`" for item in items[:20])
+            return shown + (f" and {len(items) - 20} more" if len(items) > 20 else "")
+
+        rule = "A hand-in may leave only files and folders; grading never follows a link."
+        full = listed(before + after)
+        self.log.warning("Removed from the grading folder: %s", full)
+        told = [listed(before)] if before else []
+        if after:
+            told.append(f"{len(after)} link(s), FIFO(s) or socket(s) your code made while grading")
+        note = new_markdown_cell(f"**Removed while grading:** {full}. {rule}")
+        note.metadata["genlab"] = {
+            "feedback": f"**Removed while grading:** {'; '.join(told)}. {rule}"
+        }
+        self.nb.cells.insert(0, note)
 
     def create_kernel_manager(self):
         if self.run_submissions_unsandboxed:
@@ -915,54 +925,121 @@ def hidden_property(hidden_source: str, line: int | None) -> str | None:
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """Feedback tells what failed in a hidden check, never what it expected.
+    """Feedback tells what failed in a hidden check, never what it expected nor its inputs.
 
     In every test cell with a hidden region, the region's source goes (nbgrader's own
     `ClearHiddenTests`), and so does everything the hidden part printed or raised: its
     messages can hold expected values, its warnings the lines of the hidden tests. What
     the visible part showed stays. In their place, one line says whether the hidden
     checks passed, and if not, which property failed, in the words of the test's author
-    (the `# hidden check: ...` comment above the failing line), with what the grading
-    machinery itself reported (a timeout, a kernel that stopped). Then the points.
+    (the `# hidden check: ...` comment above the failing line), or what the grading
+    machinery reported (a time limit, a kernel that stopped). Then the points.
 
-    Only test cells are touched (their source comes from the gradebook): whatever a
-    student typed in their own cells, markers included, is left as it is. Runs after
-    `GetGrades`, which puts the score in the cell's metadata.
+    Once a hidden part has run, the student's code has seen the hidden checks' inputs and
+    may print them, raise them, return them or name things after them, in any later cell.
+    So from the first test cell with a hidden region on, feedback shows no output that
+    the student's code could have shaped: the outputs of later cells go (a note says so),
+    and a test cell's visible part is told by a line of the grader's own, like its hidden
+    part. The instructor's graded notebook keeps everything.
+
+    Only test cells and outputs are touched (test cells' source comes from the gradebook):
+    whatever a student typed in their own cells, markers included, is left as it is. Runs
+    after `GetGrades`, which puts the score in the cell's metadata.
     """
 
+    withheld_note = (
+        "*Outputs from here on are not shown in feedback: once hidden checks have run, "
+        "what a cell prints could carry their inputs. Your own run of the notebook shows "
+        "them; below, each check says whether it passed, and its points.*"
+    )
+
+    def preprocess(self, nb, resources):
+        self._after_hidden = False
+        self._noted = False
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            withheld = self._after_hidden
+            cell, resources = self.preprocess_cell(cell, resources, index)
+            if withheld and not self._noted and cell.cell_type == "code":
+                cells.append(new_markdown_cell(self.withheld_note))
+                self._noted = True
+            cells.append(cell)
+        nb.cells = cells
+        nb.metadata.pop("celltoolbar", None)
+        return nb, resources
+
     def preprocess_cell(self, cell, resources, index):
-        if not _is_test_cell(cell) or self.begin_test_delimeter not in cell.source:
+        withheld = getattr(self, "_after_hidden", False)
+        if cell.cell_type != "code":
+            told = cell.metadata.get("genlab", {}).get("feedback")
+            if cell.metadata.pop("genlab", None) is not None and isinstance(told, str):
+                cell.source = told  # a note of the grader's, in the words meant for the student
+            return cell, resources
+        if not _is_test_cell(cell):
+            cell.metadata.pop("genlab", None)
+            if withheld:
+                cell.outputs = []
+            return cell, resources
+        hidden_here = self.begin_test_delimeter in cell.source
+        if not hidden_here and not withheld:
+            cell.metadata.pop("genlab", None)
             return cell, resources
         docstring = _docstring(cell.source)
         _, hidden_source = split_hidden(cell.source, self.begin_test_delimeter)
         cell, resources = super().preprocess_cell(cell, resources, index)
         outputs = list(cell.get("outputs", []))
         start = cell.metadata.get("genlab", {}).get("hidden_outputs_from")
-        if type(start) is not int or not 0 <= start <= len(outputs):
+        if not hidden_here:
+            start = len(outputs)
+        elif type(start) is not int or not 0 <= start <= len(outputs):
             start = 0  # not known: nothing is shown but the verdict
         shown, hidden = outputs[:start], outputs[start:]
         cell.metadata.pop("genlab", None)
+        visible_failed = any(o.get("output_type") == "error" for o in shown)
+        lines = []
+        if withheld:
+            lines.append(self._visible_verdict(shown, docstring, hidden_here))
+            shown = []
+        if hidden_here:
+            self._after_hidden = True
+            if not visible_failed:
+                lines.append(self._verdict(hidden, hidden_source, docstring))
+            elif withheld:
+                lines[-1] += " So the hidden checks did not run."
+            else:
+                lines.append("A visible check failed, so the hidden checks did not run.")
         grade = cell.metadata["nbgrader"]
-        verdict = self._verdict(shown, hidden, hidden_source, docstring)
         if "score" in grade and grade.get("points") is not None:
             points = grade["points"]
-            if verdict.endswith("all passed.") and grade["score"] < points:
-                verdict = "Hidden checks: partly right (they give credit in proportion)."
-            verdict += f" {grade['score']:g} of {points:g} point{'s' if points != 1 else ''}."
-        cell.outputs = [*shown, new_output("stream", name="stdout", text=verdict + "\n")]
+            partly = hidden_here and not visible_failed and grade["score"] < points
+            if partly and lines[-1] == "Hidden checks: all passed.":
+                lines[-1] = "Hidden checks: partly right (they give credit in proportion)."
+            lines[-1] += f" {grade['score']:g} of {points:g} point{'s' if points != 1 else ''}."
+        text = "\n".join(lines)
+        cell.outputs = [*shown, new_output("stream", name="stdout", text=text + "\n")]
         return cell, resources
 
     @staticmethod
-    def _verdict(shown, hidden, hidden_source, docstring) -> str:
-        if any(o.output_type == "error" for o in shown):
-            return "A visible check failed, so the hidden checks did not run."
-        errors = [o for o in hidden if o.output_type == "error"]
+    def _visible_verdict(shown, docstring, hidden_here) -> str:
+        """A visible part's outcome in the grader's words: passed, or which test failed."""
+        errors = [o for o in shown if o.get("output_type") == "error"]
+        if not errors:
+            return "Visible checks: passed." if hidden_here else "Checks: all passed."
+        if str(errors[0].get("ename", "")) in _MACHINERY:
+            return f"The checks stopped: {_machinery_words(errors[0])}"
+        what = f": {docstring.rstrip('.')}." if docstring else "."
+        return f"A visible check failed{what}"
+
+    @staticmethod
+    def _verdict(hidden, hidden_source, docstring) -> str:
+        """The hidden part's outcome: passed, which property failed, or what stopped it."""
+        errors = [o for o in hidden if o.get("output_type") == "error"]
         if not errors:
             return "Hidden checks: all passed."
         error = errors[0]
         ename = str(error.get("ename", ""))
         if ename in _MACHINERY:
-            return f"The checks stopped: {clean_text(error.get('evalue', ''), 300)}"
+            return f"The checks stopped: {_machinery_words(error)}"
         what = hidden_property(hidden_source, _failing_line(error)) or docstring
         verdict = f"A hidden check failed: {what}" if what else "A hidden check failed"
         verdict = verdict.rstrip(".") + "."
@@ -972,6 +1049,26 @@ class HideHiddenTests(ClearHiddenTests):
                 "it returned.)"
             )
         return verdict
+
+
+# What the machinery says in feedback. Where its message may hold what the student's code
+# sent (an error's text, an argument's name), fixed words; where the grader wrote all of it,
+# the message itself.
+_MACHINERY_WORDS = {
+    "SubmissionError": "your kernel did not answer the checks as it should (it stopped, took "
+    "too long, or sent what the checks cannot read).",
+    "SetupFailed": "the course's setup these checks need did not finish (it runs your code "
+    "above, which raised an error or took too long).",
+    "InPlaceChange": "a function changed an argument in place that it must not change: work "
+    "on a copy.",
+}
+
+
+def _machinery_words(error) -> str:
+    ename = str(error.get("ename", ""))
+    if ename in _MACHINERY_WORDS:
+        return _MACHINERY_WORDS[ename]
+    return clean_text(error.get("evalue", ""), 300)
 
 
 def _docstring(source: str) -> str | None:

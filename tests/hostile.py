@@ -394,6 +394,33 @@ FISHING_01 = {
     **{f"q{i}": f'Q{i} = "d"\n' for i in range(1, 7)},
 }
 
+# 7. Hidden inputs kept for later: every call's arguments, printed by a later cell, raised
+# by a later function and written into a file name, each marked KEPT to be found.
+KEEP_INPUTS = """
+import numpy as np
+
+KEPT = []
+_fit = GaussianNaiveBayes.fit
+
+
+def _keeping_fit(self, X, y):
+    KEPT.append(np.asarray(X)[:2].round(3).tolist())
+    return _fit(self, X, y)
+
+
+GaussianNaiveBayes.fit = _keeping_fit
+"""
+SHOW_INPUTS = """
+import os
+print("KEPT", KEPT)
+os.symlink("/nowhere", "KEPT " + str(KEPT[-1])[:80])
+"""
+RAISE_INPUTS = """
+class SoftmaxRegression:
+    def fit(self, X, y):
+        raise ValueError(f"KEPT {KEPT}")
+"""
+
 
 def module_01_cases(canary: str) -> dict[str, Case]:
     """The class of module 01: `canary` is the path of a socket on the grading machine."""
@@ -483,6 +510,22 @@ def module_01_cases(canary: str) -> dict[str, Case]:
             lambda: _all(right(m), FISHING_01),
             {"*": "full", "task_kinds_check": 3, **{f"q{i}_check": 0 for i in range(1, 7)}},
             "7: wrong answers, to read the key in the feedback",
+        ),
+        "inputs-kept": Case(
+            lambda: with_cell(
+                after(
+                    _all(right(m), {"softmax_regression": RAISE_INPUTS}), "gaussian_nb", KEEP_INPUTS
+                ),
+                SHOW_INPUTS,
+                "end",
+            ),
+            {
+                "*": "full",
+                "softmax_regression_probabilities": 0,
+                "softmax_regression_training": 0,
+                "learning_curve_reading_check": 0,  # (its setup trains a SoftmaxRegression)
+            },
+            "7: keeps the hidden checks' inputs, to print, raise and name a file after later",
         ),
     }
 

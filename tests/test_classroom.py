@@ -94,10 +94,72 @@ def test_an_error_of_the_students_code_in_a_hidden_check_is_named_by_its_kind_on
     assert "1000" not in verdict.text
 
 
-def test_what_the_grading_machinery_reports_is_shown():
-    error = _error_at(3, ename="SubmissionError", evalue="the submission's code did not finish")
+def test_what_the_grading_machinery_reports_is_shown_in_its_own_words():
+    error = _error_at(3, ename="CellTimeoutError", evalue="the checks did not finish within 9 s")
     (verdict,) = _feedback_of([error], score=0.0, hidden_from=0).outputs
-    assert verdict.text.startswith("The checks stopped: the submission's code did not finish")
+    assert verdict.text.startswith("The checks stopped: the checks did not finish within 9 s")
+
+
+@pytest.mark.parametrize("ename", ["SubmissionError", "SetupFailed", "InPlaceChange"])
+def test_machinery_messages_that_quote_the_submission_are_told_in_fixed_words(ename):
+    """Their messages can hold what the student's code sent (an error's text, an argument's
+    name), and so a hidden check's inputs: feedback says what happened, not what was sent."""
+    error = _error_at(3, ename=ename, evalue="broke the protocol: kind 'z_big=[[1000.0]]'")
+    (verdict,) = _feedback_of([error], score=0.0, hidden_from=0).outputs
+    assert verdict.text.startswith("The checks stopped: ") and "1000" not in verdict.text
+
+
+def _graded(source, outputs, points=None, score=None, hidden_from=None, grade_id="t"):
+    cell = new_code_cell(source, outputs=outputs)
+    if points is not None:
+        cell.metadata["nbgrader"] = {
+            "grade": True, "solution": False, "locked": True, "grade_id": grade_id,
+            "points": points, "score": score, "schema_version": 3,
+        }  # fmt: skip
+    if hidden_from is not None:
+        cell.metadata["genlab"] = {"hidden_outputs_from": hidden_from}
+    return cell
+
+
+def test_after_a_hidden_part_nothing_the_students_code_could_shape_is_shown():
+    """Once hidden checks have run, the student's code knows their inputs: it may print them,
+    raise them in a later visible check, or return them to one. Feedback then shows the
+    grader's lines only, and says why outputs are missing."""
+    leak = "z_big=[[1000.0, 1000.0]]"
+    cells = [
+        _graded("print('before')", [_printed("before\n")]),
+        _graded(TEST_CELL, [_printed("visible: ok\n")], 2.0, 2.0, 1, "softmax_check"),
+        _graded("print(KEPT)", [_printed(leak + "\n")]),
+        _graded(
+            '"""later_check: the later function works."""\nlater(1)',
+            [_error_at(2, ename="ValueError", evalue=leak)],
+            1.0,
+            0.0,
+            grade_id="later_check",
+        ),
+        _graded(TEST_CELL, [_printed(leak), _error_at(2, evalue=leak)], 2.0, 0.0, 2, "again"),
+    ]
+    nb, _ = HideHiddenTests().preprocess(new_notebook(cells=cells), {})
+    text = str([c.get("outputs") for c in nb.cells])
+    assert "1000" not in text and "before" in text and "visible: ok" in text
+    notes = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert len(notes) == 1 and "not shown in feedback" in notes[0]
+    assert nb.cells.index(next(c for c in nb.cells if c.cell_type == "markdown")) == 2
+    told = [c.outputs[-1].text for c in nb.cells if c.get("outputs")]
+    assert (
+        told[-2] == "A visible check failed: later_check: the later function works. 0 of 1 point.\n"
+    )
+    assert told[-1].startswith("A visible check failed: softmax_check: rows sum to one.")
+    assert "So the hidden checks did not run. 0 of 2 points." in told[-1]
+
+
+def test_feedback_names_only_what_was_removed_from_the_hand_in_itself():
+    """A link the student's code made while grading may be named after a hidden input."""
+    note = new_markdown_cell("**Removed while grading:** `a (a link)`, `z_big=1000 (a link)`.")
+    note.metadata["genlab"] = {"feedback": "**Removed while grading:** `a (a link)`; 1 link(s)"}
+    nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[note]), {})
+    assert "1000" not in nb.cells[0].source and "`a (a link)`" in nb.cells[0].source
+    assert "genlab" not in nb.cells[0].metadata
 
 
 def test_a_failing_visible_check_says_the_hidden_ones_did_not_run():

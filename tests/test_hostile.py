@@ -126,6 +126,7 @@ def test_each_failure_is_explained_in_the_graded_notebook(graded):
         "slow-sample": "the checks did not finish within 15 s",
         "slow-fit": "SetupFailed",
         "json-bomb": "over the limit",
+        "inputs-kept": "KEPT [[",  # (the attack ran: the instructor sees what it kept)
     }
     for student, reason in reasons.items():
         assert reason in _text(read(graded_notebook(graded.course, MODULE, student))), student
@@ -188,3 +189,12 @@ def test_a_wrong_answer_is_told_which_property_failed(graded):
     text = feedback_text(graded.course, MODULE, "answer-fishing")
     assert "A hidden check failed: Q1 is the right option." in text
     assert re.search(r"to be '[abcd]'", text) is None
+
+
+def test_inputs_a_submission_kept_from_the_hidden_checks_stay_out_of_its_feedback(graded):
+    """It printed them, raised them and named a link after them, in cells after the hidden
+    checks: feedback shows none of it, and says why outputs are missing."""
+    text = feedback_text(graded.course, MODULE, "inputs-kept")
+    assert "KEPT [" not in text  # (its code, which feedback shows, never has "KEPT [")
+    assert "not shown in feedback" in text and "your code made while grading" in text
+    assert "A visible check failed" in text  # what failed is still told, in the grader's words
