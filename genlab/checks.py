@@ -106,13 +106,23 @@ _TYPE_NAMES = {
     float: "a float",
     bool: "a bool",
     np.ndarray: "a numpy array",
+    np.floating: "a NumPy float (np.float64, np.float32, ...)",
+    np.integer: "a NumPy integer (np.int64, ...)",
 }
+# NumPy's abstract scalar types: they stand for NumPy's own scalar types under them
+_NUMPY_FAMILIES = (np.floating, np.integer, np.number, np.generic)
+
+
+def _is_numpy_scalar_of(value, family: type) -> bool:
+    kind = type(value)
+    return family in _NUMPY_FAMILIES and issubclass(kind, family) and kind.__module__ == "numpy"
 
 
 def check_type(value, expected: type | tuple[type, ...], name: str) -> None:
-    """Check that `type(value)` is exactly one of `expected` (subclasses do not count)."""
+    """Check that `type(value)` is exactly one of `expected` (subclasses do not count, but
+    for NumPy's abstract scalar types: `np.floating` accepts `np.float64` and its kin)."""
     types = expected if isinstance(expected, tuple) else (expected,)
-    if type(value) not in types:
+    if type(value) not in types and not any(_is_numpy_scalar_of(value, t) for t in types):
         wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
         hint = ""
         if isinstance(value, np.generic) and type(value.item()) in types:

@@ -17,6 +17,25 @@ class EqualsEverything:
         return 1.0
 
 
+def test_check_type_takes_numpy_scalars_where_a_numpy_family_is_asked_for():
+    """A float64 is a NumPy float: the message must never say 'expected a float or
+    floating, got float64' (it read as a contradiction)."""
+    for value in (np.float64(2.5), np.float32(2.5), 2.5):
+        assert checks.check_type(value, (float, np.floating), "ppl") is None
+    assert checks.check_type(np.int64(3), np.integer, "n") is None
+    with pytest.raises(checks.CheckFailed, match="a float or a NumPy float") as error:
+        checks.check_type("2.5", (float, np.floating), "ppl")
+    assert "floating," not in str(error.value)
+    with pytest.raises(checks.CheckFailed):
+        checks.check_type(np.int64(3), (float, np.floating), "ppl")
+
+    class Lying(np.float64):  # a student's subclass is not NumPy's
+        pass
+
+    with pytest.raises(checks.CheckFailed):
+        checks.check_type(Lying(2.5), (float, np.floating), "ppl")
+
+
 def test_check_type_is_strict_about_subclasses():
     class MyDict(dict):
         pass
