@@ -522,6 +522,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         finally:
             log.close()
         self._pin_sockets()
+        # jupyter_client connected its control socket by the path, before the pins; ZMQ would
+        # connect again by that path (and follow a link put there) whenever it reconnects
+        self._close_control_socket()
+        self._connect_control_socket()
         if self.cgroup is None:
             self._watchdog = threading.Thread(target=self._watch, daemon=True)
             self._watchdog.start()
