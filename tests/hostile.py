@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import textwrap
 from dataclasses import dataclass, field
@@ -389,10 +390,25 @@ for path in targets:
 
 
 # 7. Feedback that hands out the key: wrong answers, and functions that raise their inputs.
-FISHING_01 = {
-    "task_kinds": 'TASK_KINDS = {key: "generative" for key in TASKS}\n',
-    **{f"q{i}": f'Q{i} = "d"\n' for i in range(1, 7)},
-}
+def wrong_choices(module: str) -> dict[str, str]:
+    """An answer cell for each lettered question of `module`, with a letter that is not its
+    key (read from the source notebook's solution)."""
+    answers = {}
+    for cell in read(source_notebook(module)).cells:
+        grade_id = nbgrader_meta(cell).get("grade_id", "")
+        key = re.search(r'^Q(\d+) = "([a-d])"', cell.source, re.M)
+        if re.fullmatch(r"q\d+", grade_id) and key:
+            wrong = next(letter for letter in "abcd" if letter != key.group(2))
+            answers[grade_id] = f'Q{key.group(1)} = "{wrong}"\n'
+    return answers
+
+
+def fishing_01() -> dict[str, str]:
+    return {
+        "task_kinds": 'TASK_KINDS = {key: "generative" for key in TASKS}\n',
+        **wrong_choices(M01),
+    }
+
 
 # 7. Hidden inputs kept for later: every call's arguments, printed by a later cell, raised
 # by a later function and written into a file name, each marked KEPT to be found.
@@ -507,7 +523,7 @@ def module_01_cases(canary: str) -> dict[str, Case]:
             "6: links the judge's and the kernel's sockets to another socket on the host",
         ),
         "answer-fishing": Case(
-            lambda: _all(right(m), FISHING_01),
+            lambda: _all(right(m), fishing_01()),
             {"*": "full", "task_kinds_check": 3, **{f"q{i}_check": 0 for i in range(1, 7)}},
             "7: wrong answers, to read the key in the feedback",
         ),
