@@ -1,11 +1,9 @@
 """Text for the language-model modules: a prose corpus, a facts corpus, a character vocabulary.
 
-The prose corpus is English that ships with Python itself: the reference-manual topics
-behind `help("if")`, in `pydoc_data.topics` (part of the standard library on every
-platform the course runs on, so nothing is downloaded). We keep the paragraphs of prose
-and drop code, grammar rules, tables and headings, which leaves about 270 KB. The text is
-the Python documentation, (c) Python Software Foundation, under the PSF licence that
-comes with Python; it varies a little between Python versions (3.10: 272 KB, 3.12: 286 KB).
+The prose corpus is Jane Austen's novel *Emma* (1816), in the public domain. Its text ships
+inside the package (`emma.txt.gz`, 320 KB), so every platform and Python version trains on
+the same characters and nothing is downloaded. `scripts/fetch_corpus.py` says where the
+file comes from and reproduces it byte for byte.
 
 The facts corpus is generated from a table of countries and their capitals, so the code
 knows which generated "facts" are true. A few countries are kept out of the training
@@ -17,11 +15,12 @@ need a download.
 
 from __future__ import annotations
 
+import gzip
 import re
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -30,6 +29,7 @@ __all__ = [
     "UNSEEN",
     "FACT_FORMS",
     "Vocab",
+    "EMMA",
     "prose_corpus",
     "facts_corpus",
     "capital_prompt",
@@ -40,38 +40,42 @@ __all__ = [
 ]
 
 # ---------------------------------------------------------------------------
-# Prose that ships with Python
+# The prose corpus: Jane Austen's "Emma", shipped with the package
 
-# Typographic characters of the documentation, folded to ASCII so the vocabulary stays small.
-_ASCII = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "..."})
+EMMA = Path(__file__).with_name("emma.txt.gz")
 
-
-def _is_prose(paragraph: str) -> bool:
-    lines = paragraph.split("\n")
-    if re.fullmatch(r"[*=\-]+", lines[-1].strip()):  # a heading's underline
-        return False
-    if any(line.lstrip().startswith((">>>", "...")) or "::=" in line for line in lines):
-        return False  # an interactive session or a grammar rule
-    if len(lines) > 1 and any(line.startswith("    ") for line in lines):
-        return False  # an indented code block
-    text = " ".join(lines)
-    letters = sum(c.isalpha() or c == " " for c in text)
-    return len(text.split()) >= 6 and text.rstrip().endswith(".") and letters >= 0.85 * len(text)
+# Emma's three volumes; each opens with a heading "VOLUME I", "VOLUME II", "VOLUME III".
+_VOLUME = re.compile(r"^VOLUME (I{1,3})$", re.MULTILINE)
+# Lines that are not the novel's prose: its title, chapter and volume headings, its last word.
+_HEADING = re.compile(r"\[Emma by Jane Austen 1816\]|VOLUME I{1,3}|CHAPTER [IVXL]+|FINIS")
 
 
-def prose_corpus() -> str:
-    """About 270 KB of English prose from Python's own reference manual, one paragraph a line.
+def prose_corpus(volumes: int = 1) -> str:
+    """The first `volumes` volumes of Jane Austen's *Emma* (1816), one paragraph a line.
 
+    The text is Project Gutenberg's, as NLTK's corpus holds it, shipped in `genlab/emma.txt.gz`
+    (public domain; provenance and the script that reproduces the file in
+    `scripts/fetch_corpus.py`). Headings are dropped, line breaks inside a paragraph
+    become spaces, the underscores that mark italics go, and the backquote that opens a
+    quotation becomes an apostrophe. Volume I is about 270,000 characters; the whole novel
+    about 870,000.
+
+    Args:
+        volumes: 1, 2 or 3.
     Returns:
-        ASCII text; paragraphs separated by "\\n", in the manual's topic order.
+        ASCII text, paragraphs separated by "\\n", in the novel's order; the same on every
+        platform and Python version.
     """
-    from pydoc_data.topics import topics
-
-    text = "\n\n".join(topics[name] for name in sorted(topics))
-    paragraphs = (textwrap.dedent(p) for p in re.split(r"\n\s*\n", text))
-    kept = (re.sub(r"\s+", " ", p).strip() for p in paragraphs if _is_prose(p))
-    prose = "\n".join(re.sub(r"^\* ", "", p) for p in kept).translate(_ASCII)
-    return prose.encode("ascii", "ignore").decode()
+    if volumes not in (1, 2, 3):
+        raise ValueError(f"volumes must be 1, 2 or 3, got {volumes!r}")
+    with gzip.open(EMMA, "rt", encoding="ascii") as file:
+        novel = file.read()
+    starts = [match.start() for match in _VOLUME.finditer(novel)]
+    if volumes < 3:
+        novel = novel[: starts[volumes]]
+    paragraphs = (re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", novel))
+    kept = (p.replace("_", "").replace("`", "'") for p in paragraphs if p and not _HEADING.fullmatch(p))
+    return "\n".join(kept)
 
 
 def train_test_text(text: str, every: int = 10) -> tuple[str, str]:

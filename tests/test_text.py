@@ -1,7 +1,17 @@
+import gzip
+import hashlib
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from genlab import text
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fetch_corpus.py"
+_spec = importlib.util.spec_from_file_location("fetch_corpus", _SCRIPT)
+fetch_corpus = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fetch_corpus)
 
 
 @pytest.fixture(scope="module")
@@ -9,14 +19,24 @@ def corpus():
     return text.prose_corpus()
 
 
-def test_prose_corpus_is_large_ascii_prose(corpus):
-    assert len(corpus) >= 200_000
-    assert corpus.isascii()
+def test_prose_corpus_is_the_shipped_novel_one_paragraph_a_line(corpus):
+    raw = gzip.open(text.EMMA).read()
+    assert hashlib.sha256(raw).hexdigest() == fetch_corpus.SHA256  # the file the script fetches
+    assert corpus.isascii() and 250_000 <= len(corpus) <= 300_000  # volume I
     paragraphs = corpus.split("\n")
-    assert all(p.endswith(".") for p in paragraphs)
-    assert not any(">>>" in p or "::=" in p for p in paragraphs)  # no sessions, no grammar
-    assert 'The "if" statement is used for conditional execution:' not in corpus  # ends in ":"
-    assert corpus.count(" the ") > 2000
+    assert paragraphs[0].startswith("Emma Woodhouse, handsome, clever, and rich,")
+    assert all(p and p == p.strip() and "  " not in p for p in paragraphs)
+    assert not any(p.startswith(("VOLUME", "CHAPTER")) for p in paragraphs)
+    assert not set("_`[]") & set(corpus)  # italics marks, backquotes, the title in brackets
+
+
+def test_prose_corpus_grows_by_volume(corpus):
+    whole = text.prose_corpus(3)
+    assert whole.startswith(corpus) and whole.startswith(text.prose_corpus(2))
+    assert len(whole) > 3 * 0.9 * len(corpus)
+    assert whole.endswith("in the perfect happiness of the union.")
+    with pytest.raises(ValueError, match="volumes must be 1, 2 or 3"):
+        text.prose_corpus(4)
 
 
 def test_train_test_text_holds_out_every_tenth_paragraph():
