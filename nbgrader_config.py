@@ -10,10 +10,12 @@ from functools import partial
 from pathlib import Path
 
 from genlab.grading import (
+    FEEDBACK_PAGE,
     SafeCollect,
     UnreadableIsBlank,
     autograde_preprocessors,
     feedback_preprocessors,
+    feedback_template_dirs,
     prepare_hand_in,
     sanitize_preprocessors,
 )
@@ -75,6 +77,10 @@ c.LimitOutput.max_traceback = 100
 # Feedback says, per test cell, whether the hidden checks passed and what they earned,
 # never what they are (nbgrader would show their source).
 c.GenerateFeedback.preprocessors = feedback_preprocessors()
+# ... and an answer the instructor has not graded yet says it waits, outside the score
+# (nbgrader's page would show it as 0 points).
+c.HTMLExporter.template_file = FEEDBACK_PAGE
+c.HTMLExporter.extra_template_basedirs = feedback_template_dirs()
 
 # Hand-ins through an LMS (students on Colab download their notebook and upload it):
 # save the LMS's "download all submissions" zip as downloaded/<module>/archive/<any>.zip

@@ -65,6 +65,9 @@ __all__ = [
     "prepare_hand_in",
     "autograde_preprocessors",
     "feedback_preprocessors",
+    "feedback_template_dirs",
+    "FEEDBACK_PAGE",
+    "GetGradesAndWaiting",
     "sanitize_preprocessors",
 ]
 
@@ -1081,8 +1084,55 @@ def _docstring(source: str) -> str | None:
     return text.splitlines()[0] if text else None
 
 
+class GetGradesAndWaiting(GetGrades):
+    """nbgrader's `GetGrades`, and which answers still wait for a person.
+
+    An answer graded by hand (a written response) has no score until the instructor gives
+    one; nbgrader's feedback shows it as 0 of its points. This marks such a cell `waiting`
+    (in its `nbgrader` metadata) and sums their points in `resources["nbgrader"]
+    ["waiting_points"]`, for the course's feedback page (`FEEDBACK_PAGE`), which says they
+    wait and leaves them out of the score it shows. A cell the instructor has graded is
+    told as nbgrader tells it.
+    """
+
+    def preprocess(self, nb, resources):
+        resources["nbgrader"]["waiting_points"] = 0.0
+        return super().preprocess(nb, resources)
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(
+            cell.metadata["nbgrader"]["grade_id"],
+            self.notebook_id,
+            self.assignment_id,
+            self.student_id,
+        )
+        waiting = bool(grade.needs_manual_grade) and grade.manual_score is None
+        cell.metadata.nbgrader["waiting"] = waiting
+        if waiting:
+            resources["nbgrader"]["waiting_points"] += grade.max_score
+
+
+FEEDBACK_TEMPLATES = Path(__file__).with_name("templates")
+# The feedback page: nbgrader's "feedback" template, but for answers that wait for a person.
+FEEDBACK_PAGE = "genlab-feedback.html.j2"
+
+
 def feedback_preprocessors() -> list:
-    """nbgrader's own feedback pipeline with `HideHiddenTests` right after `GetGrades`."""
+    """nbgrader's own feedback pipeline, with `GetGradesAndWaiting` for `GetGrades` and
+    `HideHiddenTests` right after it."""
     from nbgrader.converters import GenerateFeedback
 
-    return _pipeline_with(GenerateFeedback, "preprocessors", HideHiddenTests, GetGrades)
+    pipeline = _pipeline_with(GenerateFeedback, "preprocessors", HideHiddenTests, GetGrades)
+    return [GetGradesAndWaiting if step is GetGrades else step for step in pipeline]
+
+
+def feedback_template_dirs() -> list[str]:
+    """Where the feedback page (`FEEDBACK_PAGE`, in the folder of nbgrader's "feedback"
+    template) and nbgrader's own page, which it extends, are found: for
+    `c.HTMLExporter.extra_template_basedirs`. nbgrader sets that trait only when the
+    configuration does not, so both folders are listed."""
+    import nbgrader
+
+    nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions/formgrader/templates"
+    return [str(FEEDBACK_TEMPLATES), str(nbgrader_templates)]

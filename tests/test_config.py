@@ -1,5 +1,7 @@
 """nbgrader_config.py sets real options of real classes (traitlets ignores a misspelled one)."""
 
+from pathlib import Path
+
 from course import ROOT
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -15,16 +17,18 @@ def _configurable(name):
     import nbgrader.exchange.default as exchange
     import nbgrader.plugins as plugins
     import nbgrader.preprocessors as preprocessors
+    from nbconvert import exporters
 
     import genlab.grading as grading
     import genlab.sandbox as sandbox
 
     modules = (converters, coursedir, preprocessors, exchange, factory, plugins, grading, sandbox)
+    modules += (exporters,)  # the feedback page's exporter
     for module in modules:
         if hasattr(module, name):
             return getattr(module, name)
     raise AssertionError(
-        f"nbgrader_config.py configures {name}, which neither nbgrader nor genlab has"
+        f"nbgrader_config.py configures {name}, which neither nbgrader, nbconvert nor genlab has"
     )
 
 
@@ -61,7 +65,11 @@ def test_the_course_settings():
     assert config.GradingExecute.get("run_submissions_unsandboxed", False) is False
 
     names = [cls.__name__ for cls in config.GenerateFeedback.preprocessors]
-    assert names.index("GetGrades") < names.index("HideHiddenTests")
+    assert names.index("GetGradesAndWaiting") < names.index("HideHiddenTests")
+    assert "GetGrades" not in names  # replaced, so answers that wait are marked
+    assert config.HTMLExporter.template_file == "genlab-feedback.html.j2"
+    for folder in config.HTMLExporter.extra_template_basedirs:  # the page and the one it extends
+        assert (Path(folder) / "feedback").is_dir()
 
 
 def test_students_use_the_instructors_course_and_exchange(monkeypatch):

@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from bs4 import BeautifulSoup
 from course import autograded_cells, autograded_points, hidden_lines, read, source_notebook
+from nbgrader.api import Gradebook
 
 from genlab.classroom import auto_scores, grade
 from genlab.demo import EXCHANGE_STUDENTS, LMS_NAMES, MODULE, run_demo
@@ -151,6 +152,49 @@ def test_feedback_gives_each_hidden_check_its_verdict_and_points(term):
     assert blank.count("So the hidden checks did not run.") >= 4  # told in the grader's words
     assert "not shown in feedback" in blank  # after the first hidden checks
     assert "NotImplementedError" in blank
+
+
+def _written(nb):
+    """The answers of a notebook graded by hand: (grade id, points)."""
+    return [
+        (c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader["points"]))
+        for c in nb.cells
+        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+    ]
+
+
+def test_feedback_tells_a_written_answer_waits_and_keeps_it_out_of_the_score(term, tmp_path):
+    ((grade_id, points),) = _written(read(source_notebook(MODULE)))
+    full = autograded_points(read(source_notebook(MODULE)))
+    waiting = _text(term.course / "feedback" / "ada" / MODULE / f"{MODULE}.html")
+    assert f"(Score so far: {full:.1f} / {full:.1f})" in waiting
+    assert f"{points:.1f} more points wait for your instructor" in waiting
+    assert f"Written response (waits for your instructor: {points:.1f} points" in waiting
+    assert f"Score: 0.0 / {points:.1f}" not in waiting  # not told as points lost
+    # cy handed in the release untouched: nothing waits, and the blank answer earns nothing
+    blank = _text(term.course / "feedback" / "cy" / MODULE / f"{MODULE}.html")
+    assert "wait for your instructor" not in blank
+    assert f"Written response (Score: 0.0 / {points:.1f})" in blank
+
+    # Once the instructor grades it, feedback tells it as nbgrader does, in the total.
+    course = shutil.copytree(term.course, tmp_path / "course")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        grade_row = gradebook.find_grade(grade_id, MODULE, MODULE, "ada")
+        grade_row.manual_score = points / 2
+        grade_row.needs_manual_grade = False
+        gradebook.db.commit()
+    result = subprocess.run(
+        ["nbgrader", "generate_feedback", MODULE, "--student", "ada", "--force"],
+        cwd=course,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    graded = _text(course / "feedback" / "ada" / MODULE / f"{MODULE}.html")
+    total = full + points
+    assert f"(Score: {full + points / 2:.1f} / {total:.1f})" in graded
+    assert f"Written response (Score: {points / 2:.1f} / {points:.1f})" in graded
+    assert "wait for your instructor" not in graded
 
 
 def test_the_class_report(term):
