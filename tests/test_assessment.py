@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from course import modules, nbgrader_meta, read, source_notebook
+from course import ROOT, modules, nbgrader_meta, read, source_notebook
 
 MODULES = modules()
 _OPTION = re.compile(r"^\s*[*-] ([a-z])\) (.+?)\s*$", re.M)
@@ -29,7 +29,11 @@ class Question:
 
 def questions(module: str) -> list[Question]:
     """The module's lettered questions: each answer cell `qn`, its options and key."""
-    nb = read(source_notebook(module))
+    return questions_of(read(source_notebook(module)))
+
+
+def questions_of(nb) -> list[Question]:
+    """A notebook's lettered questions."""
     found = []
     for index, cell in enumerate(nb.cells):
         grade_id = nbgrader_meta(cell).get("grade_id", "")
@@ -67,24 +71,22 @@ def test_every_question_has_its_options_and_a_key_among_them(module):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_no_shortcut_answers_the_questions(module):
-    shares = shortcut_shares(questions(module))
-    limits = {"always the longest": 1 / 3, "always the shortest": 1 / 3}
-    over = {
-        rule: round(share, 2)
-        for rule, share in shares.items()
-        if share > limits.get(rule, 0.4) + 1e-9
-    }
+    over = _shortcuts_over_limits(questions(module))
     assert not over, f"{module}: a student who never reads the questions scores {over}"
 
 
-def test_the_shortcut_rules_catch_a_test_wise_student():
-    """The rules above fail on the questions as module 03 had them (the key the longest
-    option, and 'b', in most)."""
-    long = "the option that says the most, with every qualification"
-    short = "a brief one"
-    qs = [
-        Question(f"q{i}", {"a": short, "b": long, "c": short + "!", "d": short + "?"}, "b")
-        for i in range(1, 5)
-    ] + [Question("q5", {"a": long, "b": short, "c": short, "d": short}, "a")]
-    shares = shortcut_shares(qs)
-    assert shares["always the longest"] == 1.0 and shares["always b"] == 0.8
+def _shortcuts_over_limits(qs: list[Question]) -> dict[str, float]:
+    limits = {"always the longest": 1 / 3, "always the shortest": 1 / 3}
+    return {
+        rule: round(share, 2)
+        for rule, share in shortcut_shares(qs).items()
+        if share > limits.get(rule, 0.4) + 1e-9
+    }
+
+
+def test_the_rules_fail_on_module_03_as_it_was():
+    """Module 03's six questions as they stood before they were rebuilt (kept in tests/data):
+    the key was the longest option in all six, and 'b' in four."""
+    qs = questions_of(read(ROOT / "tests" / "data" / "03-questions-before-issue-22.ipynb"))
+    assert len(qs) == 6
+    assert _shortcuts_over_limits(qs) == {"always the longest": 1.0, "always b": 0.67}
