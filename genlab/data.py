@@ -184,8 +184,8 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 _DIGITS = (*"0123456789", *NUMBER_WORDS)  # how a request names a digit
 _OPENINGS = (
     "The capital of France is", "the pilot said that", "The object", "In 3 steps we",
-    "A list of 7 items", "The function returns", "Once upon a time", "The number two",
-    "She drew a line and", "Python 3 was released", "The model writes", "Draw conclusions",
+    "A list of 7 items", "Mr. Knightley said", "Once upon a time", "The number two",
+    "She drew a line and", "At 7 the party", "The model writes", "Draw conclusions",
     "The picture shows", "Nine out of ten", "An image file", "The capital of Peru is",
 )  # fmt: skip
 
