@@ -81,23 +81,20 @@ def hand_ins(module: str) -> dict:
 
 def copy_course(dest: Path) -> Path:
     """A scratch course: the files git would hand out, without grading output or caches."""
-    ignore = shutil.ignore_patterns(
-        ".git",
-        ".venv*",
-        "artifacts",
-        "__pycache__",
-        ".pytest_cache",
-        ".ruff_cache",
-        "*.egg-info",
-        "submitted",
-        "autograded",
-        "feedback",
-        "gradebook.db",
-        "exchange",
-        "downloaded",
-        "reports",
-        "bench",
+    caches = shutil.ignore_patterns(
+        ".git", ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info"
     )
+    # Grading output and local folders, at the course's root only: genlab/templates/feedback
+    # is the feedback page, not feedback.
+    at_root = {"artifacts", "submitted", "autograded", "feedback", "gradebook.db", "exchange"}
+    at_root |= {"downloaded", "reports", "bench"}
+
+    def ignore(folder, names):
+        ignored = caches(folder, names)
+        if Path(folder) == ROOT:
+            ignored |= at_root & set(names)
+        return ignored
+
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
 
