@@ -124,9 +124,14 @@ def live_figures(nb) -> list[tuple[int, dict]]:
     ]
 
 
-def bench_run():
-    """bench/run.py, the benchmark, as a module: its measuring parts serve the tests too."""
-    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+def script(path: str, name: str):
+    """A script of the repository (`path` from the root) loaded as a module named `name`."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def bench_run():
+    """bench/run.py, the benchmark, as a module: its measuring parts serve the tests too."""
+    return script("bench/run.py", "bench_run")

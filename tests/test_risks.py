@@ -6,22 +6,18 @@ share a test expects is known exactly. The student's functions of the notebook a
 plainly here, for these tests only.
 """
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
+from course import script  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from genlab import checks, data, lm, models, plots, risks, text, widgets  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-
 
 VOCAB = text.Vocab.from_text("ab\n")
 
@@ -148,12 +144,7 @@ def test_the_shipped_fakes_are_digits_on_the_real_grey_levels():
 
 
 def test_the_fakes_script_runs_module_04s_own_formulas():
-    spec = importlib.util.spec_from_file_location(
-        "make_deepfakes", ROOT / "scripts/make_deepfakes.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    formulas = script.module_04_formulas()
+    formulas = script("scripts/make_deepfakes.py", "make_deepfakes").module_04_formulas()
     betas, alpha_bar = formulas["linear_beta_schedule"](1000)
     assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(0.02)
     x0, noise = torch.ones(2, 64), torch.zeros(2, 64)

@@ -1,17 +1,13 @@
 import gzip
 import hashlib
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from course import script
 
 from genlab import text
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fetch_corpus.py"
-_spec = importlib.util.spec_from_file_location("fetch_corpus", _SCRIPT)
-fetch_corpus = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fetch_corpus)
+fetch_corpus = script("scripts/fetch_corpus.py", "fetch_corpus")
 
 
 @pytest.fixture(scope="module")
