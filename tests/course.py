@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -135,3 +137,38 @@ def script(path: str, name: str):
 def bench_run():
     """bench/run.py, the benchmark, as a module: its measuring parts serve the tests too."""
     return script("bench/run.py", "bench_run")
+
+
+# ---------------------------------------------------------------------------
+# Multiple-choice questions, as the source notebooks hold them: a markdown cell with options
+# "* a) ...", then the answer cell `qn` whose solution holds the key.
+
+_OPTION = re.compile(r"^\s*[*-] ([a-z])\) (.+?)\s*$", re.M)
+_KEY = re.compile(r"^Q\d+ = [\"']([a-z])[\"']", re.M)
+
+
+@dataclass
+class Question:
+    grade_id: str
+    options: dict[str, str]
+    key: str
+
+
+def questions(module: str) -> list[Question]:
+    """The module's lettered questions: each answer cell `qn`, its options and key."""
+    return questions_of(read(source_notebook(module)))
+
+
+def questions_of(nb) -> list[Question]:
+    """A notebook's lettered questions."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        grade_id = nbgrader_meta(cell).get("grade_id", "")
+        if not re.fullmatch(r"q\d+", grade_id):
+            continue
+        key = _KEY.search(cell.source.split("### BEGIN SOLUTION")[-1])
+        text = next(c.source for c in reversed(nb.cells[:index]) if c.cell_type == "markdown")
+        options = dict(_OPTION.findall(text))
+        if key:  # a question answered by a number is graded against the run, not a letter
+            found.append(Question(grade_id, options, key.group(1)))
+    return found

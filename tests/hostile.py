@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import subprocess
 import textwrap
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from course import (
     hidden_lines,
     is_test_cell,
     nbgrader_meta,
+    questions,
     read,
     source_notebook,
 )
@@ -394,12 +394,9 @@ def wrong_choices(module: str) -> dict[str, str]:
     """An answer cell for each lettered question of `module`, with a letter that is not its
     key (read from the source notebook's solution)."""
     answers = {}
-    for cell in read(source_notebook(module)).cells:
-        grade_id = nbgrader_meta(cell).get("grade_id", "")
-        key = re.search(r'^Q(\d+) = "([a-d])"', cell.source, re.M)
-        if re.fullmatch(r"q\d+", grade_id) and key:
-            wrong = next(letter for letter in "abcd" if letter != key.group(2))
-            answers[grade_id] = f'Q{key.group(1)} = "{wrong}"\n'
+    for question in questions(module):
+        wrong = next(letter for letter in "abcd" if letter != question.key)
+        answers[question.grade_id] = f'{question.grade_id.upper()} = "{wrong}"\n'
     return answers
 
 

@@ -9,42 +9,10 @@ options "* a) ...", then the answer cell `qn` whose solution holds the key.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import pytest
-from course import ROOT, modules, nbgrader_meta, read, source_notebook
+from course import ROOT, Question, modules, questions, questions_of, read
 
 MODULES = modules()
-_OPTION = re.compile(r"^\s*[*-] ([a-z])\) (.+?)\s*$", re.M)
-_KEY = re.compile(r"^Q\d+ = [\"']([a-z])[\"']", re.M)
-
-
-@dataclass
-class Question:
-    grade_id: str
-    options: dict[str, str]
-    key: str
-
-
-def questions(module: str) -> list[Question]:
-    """The module's lettered questions: each answer cell `qn`, its options and key."""
-    return questions_of(read(source_notebook(module)))
-
-
-def questions_of(nb) -> list[Question]:
-    """A notebook's lettered questions."""
-    found = []
-    for index, cell in enumerate(nb.cells):
-        grade_id = nbgrader_meta(cell).get("grade_id", "")
-        if not re.fullmatch(r"q\d+", grade_id):
-            continue
-        key = _KEY.search(cell.source.split("### BEGIN SOLUTION")[-1])
-        text = next(c.source for c in reversed(nb.cells[:index]) if c.cell_type == "markdown")
-        options = dict(_OPTION.findall(text))
-        if key:  # a question answered by a number is graded against the run, not a letter
-            found.append(Question(grade_id, options, key.group(1)))
-    return found
 
 
 def shortcut_shares(qs: list[Question]) -> dict[str, float]:
