@@ -29,9 +29,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 WORDS_PER_MINUTE = 200
 MINUTES_PER_ANSWER = 5
-# bench/run.py medians in seconds on 2 cores, as the README's "Measured cost" gives them;
-# used when no results file is given.
-README_RUN_SECONDS = {"01": 5.1, "02": 27.5, "03": 42.0, "04": 49.8, "05": 20.1, "06": 23.0}
+# A row of the README's "Measured cost" table: "| 04 Sculpting from static | 60.0 s ..."
+_COST_ROW = re.compile(r"^\| (\d\d) [^|]*\| ([\d.]+) s\b", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
@@ -72,7 +71,9 @@ def estimate(counts: dict[str, float], run_seconds: float) -> tuple[int, int]:
 
 
 def run_seconds(results: Path | None) -> dict[str, float]:
-    seconds = dict(README_RUN_SECONDS)
+    """Each module's median run, from `results` where it has one, else from the README."""
+    readme = (ROOT / "README.md").read_text()
+    seconds = {module: float(median) for module, median in _COST_ROW.findall(readme)}
     if results and results.exists():
         for row in json.loads(results.read_text())["modules"]:
             if "median_seconds" in row:
