@@ -209,6 +209,43 @@ def test_feedback_hides_after_the_grades_are_read():
     assert pipeline.index(GetGradesAndWaiting) + 1 == pipeline.index(HideHiddenTests)
 
 
+def test_an_answer_waits_only_if_the_gradebook_says_so(tmp_path):
+    """Whether an answer waits for the instructor comes from the gradebook: a hand-in that
+    marks its own cells `waiting` (to show a failed check as not yet graded) is overruled."""
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        gradebook.add_assignment("m")
+        gradebook.add_student("ada")
+        gradebook.update_or_create_notebook("nb", "m")
+        gradebook.update_or_create_grade_cell(
+            "written", "nb", "m", max_score=2, cell_type="markdown"
+        )
+        gradebook.update_or_create_grade_cell("check", "nb", "m", max_score=3, cell_type="code")
+        gradebook.update_or_create_solution_cell("written", "nb", "m")
+        gradebook.add_submission("m", "ada")
+        for grade_row in gradebook.find_submission_notebook("nb", "m", "ada").grades:
+            grade_row.auto_score = None if grade_row.name == "written" else 0.0
+            grade_row.needs_manual_grade = grade_row.name == "written"
+        gradebook.db.commit()
+
+    def cell(kind, grade_id):
+        made = new_markdown_cell("my answer") if kind == "markdown" else new_code_cell("x = 1")
+        made.metadata["nbgrader"] = {
+            "grade": True, "solution": kind == "markdown", "grade_id": grade_id,
+            "points": 0, "waiting": True,  # the hand-in's claim
+        }  # fmt: skip
+        return made
+
+    nb = new_notebook(cells=[cell("markdown", "written"), cell("code", "check")])
+    resources = {"nbgrader": {"notebook": "nb", "assignment": "m", "student": "ada", "db_url": url}}
+    nb, resources = GetGradesAndWaiting().preprocess(nb, resources)
+    written, check = (c.metadata.nbgrader for c in nb.cells)
+    assert written["waiting"] is True and written["points"] == 2
+    assert check["waiting"] is False and (check["score"], check["points"]) == (0, 3)
+    assert resources["nbgrader"]["waiting_points"] == 2
+    assert resources["nbgrader"]["score"] == 0 and resources["nbgrader"]["max_score"] == 5
+
+
 @pytest.mark.parametrize(
     "name, student, file_id",
     [
