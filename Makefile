@@ -7,21 +7,26 @@
 #                  the hostile class (bench/hostile.py)
 #   make demo      a synthetic class of module 01 taken through a whole term
 #   make compat    genlab's unit tests on the oldest and newest supported Pythons
+#   make edition   build the student edition in edition/ (docs/instructors.md, "Publishing")
+#   make update    refresh constraints.txt: install the newest versions, run every test, pin
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU build of PyTorch; on Linux elsewhere, set TORCH_INDEX to PyTorch's CPU wheel index.
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
+# The versions the suite passed with (every package but torch, pinned above); `make update`
+# writes it. CONSTRAINTS= installs without it.
+CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test release bench demo lint compat
+.PHONY: install lab test release bench demo lint compat edition update
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install -e ".[lab,dev]"
+	$(BIN)/python -m pip install $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[grader,lab,dev]"
 	touch $@
 
 install: $(BIN)/.installed
@@ -51,10 +56,12 @@ bench: install
 demo: install
 	$(BIN)/genlab demo
 
-# genlab supports Python 3.10 to 3.12; the full suite runs on the default python3. Here its
-# unit tests also run on 3.10 and 3.12 where those are installed, without torch (the CPU
-# wheel at hand is for the default Python only), so the tests of genlab.lm skip there.
-COMPAT_VERSIONS ?= 3.10 3.12
+# genlab supports Python 3.10 to 3.13; the full suite runs on the default python3. Here its
+# unit tests also run on 3.10, 3.12 and 3.13 where those are installed, without torch (the
+# CPU wheel at hand is for the default Python only), so the tests of torch's topics skip
+# there, and without constraints.txt (its pins are the default Python's): each gets the
+# newest versions pip finds for it.
+COMPAT_VERSIONS ?= 3.10 3.12 3.13
 compat: install
 	@for v in $(COMPAT_VERSIONS); do \
 	  py=$$(python$$v -c "import sys; print(sys.executable)" 2>/dev/null \
@@ -65,11 +72,28 @@ compat: install
 	  fi; \
 	  echo "compat: Python $$v ($$py)"; \
 	  rm -rf .venv-$$v && $$py -m venv .venv-$$v && \
-	  .venv-$$v/bin/python -m pip install -q $$($(BIN)/python -c "import tomllib; \
+	  $(BIN)/python -c "import tomllib; \
 	    p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-	    print(' '.join(d for d in p['dependencies'] + p['optional-dependencies']['lab'] \
-	    + p['optional-dependencies']['dev'] if not d.startswith('torch')))") && \
+	    e = p['optional-dependencies']; \
+	    print('\n'.join(d for d in p['dependencies'] + e['grader'] + e['lab'] + e['dev'] \
+	    if not d.startswith('torch')))" > .venv-$$v/requirements.txt && \
+	  .venv-$$v/bin/python -m pip install -q -r .venv-$$v/requirements.txt && \
 	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
 	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab" \
 	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
 	done
+
+# The student edition: release/, the runtime without its grader, a README and an environment
+# for students; nothing of source/ (scripts/edition.py checks before it finishes).
+edition: install
+	$(BIN)/python scripts/edition.py build edition
+
+# Install the newest versions allowed by pyproject.toml, run every test, and only then pin
+# them in constraints.txt (torch stays pinned by TORCH).
+update:
+	rm -rf $(VENV)
+	$(MAKE) install CONSTRAINTS=
+	$(MAKE) test
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|genlab)[=@ ]' \
+	  | { echo "# Written by make update: the versions the whole suite passed with."; cat; } \
+	  > constraints.txt

@@ -9,7 +9,7 @@ import os
 from functools import partial
 from pathlib import Path
 
-from genlab.grading import (
+from genlab.grader.preprocessors import (
     FEEDBACK_PAGE,
     SafeCollect,
     UnreadableIsBlank,
@@ -49,8 +49,8 @@ c.Execute.interrupt_on_timeout = True
 # Autograding runs each submission in a sandbox (bubblewrap: no network, nothing of the
 # machine but the Python environment, limits on memory, CPU, processes and output) and
 # each test cell in a judge kernel where the submission's code never runs: see
-# genlab/sandbox.py, genlab/judge.py and the README's "Grading untrusted code". A test
-# cell fails on an exception only: harmless stderr (warnings, progress bars) would
+# genlab/grader/sandbox.py, genlab/grader/judge.py and docs/instructors.md, "Grading untrusted
+# code". A test cell fails on an exception only: harmless stderr (warnings, progress bars) would
 # otherwise zero a correct answer.
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
 # Memory of one submission's kernel (MB, all its processes together).

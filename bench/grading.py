@@ -1,7 +1,7 @@
 """Grading a class: `genlab grade` with N workers against nbgrader's serial autograde.
 
 A scratch course gets 20 submissions of one module (by default module 01): a third right,
-a third partly right, a third handed in as released, built by `genlab.demo.class_of`.
+a third partly right, a third handed in as released, built by `genlab.grader.demo.class_of`.
 Three ways to process them are timed from the command line, each on a fresh copy:
 
 * `nbgrader autograde <module>`: nbgrader's serial grading, what instructors run today;
@@ -34,8 +34,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from genlab.classroom import THREAD_VARIABLES, auto_scores
-from genlab.demo import class_of, scratch_course
+from genlab.grader.classroom import THREAD_VARIABLES, auto_scores
+from genlab.grader.handins import class_of, scratch_course
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

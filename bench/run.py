@@ -9,7 +9,7 @@ largest sum over the process tree seen by a sampler every 0.1 s, whichever is la
 Budget per module: a median of 60 s and a peak of 1 GB on 2 CPU cores.
 
 After the timed run, the same kernel drives every live widget through its controls
-(`genlab.widgets.latency_report`) and records how long each redraw took in the kernel,
+(`latency_report` of bench/latency.py) and records how long each redraw took in the kernel,
 p50 and p95 (budget: 100 ms at p95, or the widget's own `budget_ms`: 50 ms for the
 diffusion stepper's frames).
 
@@ -39,7 +39,10 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = {"seconds": 60, "memory_mb": 1024, "redraw_p95_ms": 100}
-PROBE = "import json, genlab.widgets; print(json.dumps(genlab.widgets.latency_report()))"
+LATENCY = Path(__file__).with_name("latency.py")
+PROBE = (
+    f"import json, runpy; print(json.dumps(runpy.run_path({str(LATENCY)!r})['latency_report']()))"
+)
 MB = 2**20
 
 

@@ -1,13 +1,26 @@
-"""genlab: the helper package of the course "Generative AI, from judging to creating".
+"""genlab: the students' runtime of the course "Generative AI, from judging to creating".
 
-The notebooks import it for what is not the lesson itself: data (`genlab.data`,
-`genlab.text`), measuring models (`genlab.models`), the small models trained on CPU and
-the loops that train them (`genlab.lm`, `genlab.gan`, `genlab.diffusion`, `genlab.recall`),
-module 05's measurements of data and compute (`genlab.scaling`), figures (`genlab.plots`),
-interactive widgets (`genlab.widgets`), the checks their tests call (`genlab.checks`),
-and the nbgrader plumbing of the course (`genlab.grading`, for instructors).
+The notebooks import it for what is not the lesson itself. Each topic keeps its model,
+its figures and its widget together, in one folder per module:
 
-It never holds an exercise's answer in the form the exercise asks for.
+* `genlab.classifiers` (module 01): classifiers measured, the critic of generated digits;
+* `genlab.lm` (02): the neural character model, its training and sampling;
+* `genlab.gan` (03) and `genlab.diffusion` (04): the generators, trained on CPU;
+* `genlab.ingredients` (05): what changed, data, compute and attention, measured;
+* `genlab.risks` (06): hallucination, copying, bias and detectors measured.
+
+What every topic shares has one public home: data sets (`genlab.data`), the corpus and
+vocabularies (`genlab.text`), the checks that test cells call (`genlab.checks`), the
+figure palette and digit plots (`genlab.figures`), the live-figure machinery of the
+widgets (`genlab.live`) and torch on one thread (`genlab.threads`).
+
+The instructor's grading server, `genlab.grader`, lives beside it and is never imported
+by it. This package never holds an exercise's answer in the form the exercise asks for.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("genlab")  # set once, in pyproject.toml
+except PackageNotFoundError:  # a copy of the folder, not installed
+    __version__ = "unknown"

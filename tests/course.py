@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from genlab.demo import REGION, solution_ids, solved  # noqa: F401 (the tests' submissions)
-from genlab.widgets import WIDGET_VIEW
+from genlab.grader.handins import REGION, solution_ids, solved  # noqa: F401 (the tests' submissions)
+from genlab.live import WIDGET_VIEW
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
@@ -116,7 +116,7 @@ def errors(nb) -> list[str]:
 
 
 def live_figures(nb) -> list[tuple[int, dict]]:
-    """(cell index, output) of every live widget of genlab's (`genlab.widgets.live_figure`)
+    """(cell index, output) of every live widget of genlab's (`genlab.live.live_figure`)
     an executed notebook displayed: a widget view with the figure's line of text, which
     opens with "[" (a progress bar's does not)."""
     return [
@@ -132,6 +132,11 @@ def script(path: str, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def latency_report() -> dict:
+    """bench/latency.py's report of the live widgets drawn so far in this process."""
+    return script("bench/latency.py", "bench_latency").latency_report()
 
 
 def bench_run():

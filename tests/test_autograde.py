@@ -1,6 +1,6 @@
 """The whole grading path on every module: release -> submissions -> autograde -> gradebook.
 
-Four students hand in each module in a scratch course; `genlab.classroom.grade` grades
+Four students hand in each module in a scratch course; `genlab.grader.classroom.grade` grades
 them with nbgrader's autograding in two processes (test_term.py holds its scores equal to
 serial `nbgrader autograde`), and the scores are read back through nbgrader's Gradebook API.
 """
@@ -23,7 +23,7 @@ from course import (
 )
 from nbgrader.api import Gradebook
 
-from genlab.classroom import grade
+from genlab.grader.classroom import grade
 
 pytestmark = pytest.mark.grading
 MODULES = modules()

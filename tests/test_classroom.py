@@ -16,8 +16,8 @@ from nbgrader.plugins import FileNameCollectorPlugin
 from nbgrader.preprocessors import GetGrades
 from traitlets.config.loader import PyFileConfigLoader
 
-from genlab.classroom import _reason, _wait_for_the_gradebook, grade
-from genlab.grading import GetGradesAndWaiting, HideHiddenTests, feedback_preprocessors
+from genlab.grader.classroom import _reason, _wait_for_the_gradebook, grade
+from genlab.grader.preprocessors import GetGradesAndWaiting, HideHiddenTests, feedback_preprocessors
 
 TEST_CELL = """\"\"\"softmax_check: rows sum to one.\"\"\"
 check_close(softmax(z).sum(axis=1), 1.0)

@@ -19,8 +19,8 @@ def _configurable(name):
     import nbgrader.preprocessors as preprocessors
     from nbconvert import exporters
 
-    import genlab.grading as grading
-    import genlab.sandbox as sandbox
+    import genlab.grader.preprocessors as grading
+    import genlab.grader.sandbox as sandbox
 
     modules = (converters, coursedir, preprocessors, exchange, factory, plugins, grading, sandbox)
     modules += (exporters,)  # the feedback page's exporter

@@ -13,11 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
+from course import latency_report  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import pairwise_distances  # noqa: E402
 
-from genlab import data, diffusion, gan, models, plots, widgets  # noqa: E402
+from genlab import classifiers, data, diffusion, gan  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
 
 
@@ -291,7 +292,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_the_stepper_moves_through_the_kept_frames(journey):
-    box = widgets.diffusion_stepper(journey, SHORT_ALPHA_BAR)
+    box = diffusion.diffusion_stepper(journey, SHORT_ALPHA_BAR)
     now, guess = box.images
     first = now.value
     assert box.play.max == len(journey.steps) - 1 == 10
@@ -306,7 +307,7 @@ def test_the_stepper_moves_through_the_kept_frames(journey):
 
 
 def test_the_stepper_draws_one_label_per_column(journey):
-    box = widgets.diffusion_stepper(journey, SHORT_ALPHA_BAR)
+    box = diffusion.diffusion_stepper(journey, SHORT_ALPHA_BAR)
     box.slider.value = 10
     grid = np.asarray(Image.open(io.BytesIO(box.images[0].value)), dtype=float)
     order = np.concatenate([np.flatnonzero(journey.labels == d) for d in range(10)])
@@ -320,19 +321,19 @@ def test_the_stepper_draws_one_label_per_column(journey):
 
 
 def test_the_stepper_reports_its_frames_with_their_own_budget(journey):
-    box = widgets.diffusion_stepper(journey, SHORT_ALPHA_BAR)
-    report = widgets.latency_report()["diffusion stepper"]
+    box = diffusion.diffusion_stepper(journey, SHORT_ALPHA_BAR)
+    report = latency_report()["diffusion stepper"]
     assert report["changes"] == 10 and report["budget_ms"] == 50
     assert len(box.redraw_seconds) == 10
 
 
 def test_the_stepper_needs_a_trajectory(short_training):
     with pytest.raises(ValueError, match="keep_every"):
-        widgets.diffusion_stepper(short_samples(short_training, [1, 2]), SHORT_ALPHA_BAR)
+        diffusion.diffusion_stepper(short_samples(short_training, [1, 2]), SHORT_ALPHA_BAR)
 
 
 def test_denoising_snapshots_shows_a_row_per_step(journey):
-    fig = widgets.denoising_snapshots(journey, steps=[0, 25, 50])
+    fig = diffusion.denoising_snapshots(journey, steps=[0, 25, 50])
     assert isinstance(fig, Figure)
     shown = [ax for ax in fig.axes if ax.images]
     assert len(shown) == 30
@@ -340,25 +341,25 @@ def test_denoising_snapshots_shows_a_row_per_step(journey):
     final = shown[20].images[0].get_array()
     np.testing.assert_allclose(final, np.clip((journey.images[0].reshape(8, 8) + 1) / 2, 0, 1))
     with pytest.raises(ValueError, match="not kept"):
-        widgets.denoising_snapshots(journey, steps=[3])
+        diffusion.denoising_snapshots(journey, steps=[3])
 
 
 def test_the_noising_slider_shows_the_students_mix_and_its_weights(split):
     digit = 2 * split.X_train[0] - 1
-    box = widgets.noising_slider(digit, add_noise, ALPHA_BAR, seed=0)
+    box = diffusion.noising_slider(digit, add_noise, ALPHA_BAR, seed=0)
     clean = box.image.value
     assert "t = 0: x_t = 1.00 &middot; x_0 + 0.01 &middot; noise" in box.caption.value
     box.slider.value = 999
     assert box.image.value != clean
     assert "t = 999: x_t = 0.01 &middot; x_0 + 1.00 &middot; noise" in box.caption.value
-    assert widgets.latency_report()["forward noising"]["changes"] == 39
+    assert latency_report()["forward noising"]["changes"] == 39
 
 
 def test_the_noising_slider_reports_a_failing_add_noise_instead_of_breaking(split):
     def unwritten(x0, noise, t, alpha_bar):
         raise NotImplementedError()
 
-    box = widgets.noising_slider(2 * split.X_train[0] - 1, unwritten, ALPHA_BAR)
+    box = diffusion.noising_slider(2 * split.X_train[0] - 1, unwritten, ALPHA_BAR)
     assert "add_noise failed at t = 0: NotImplementedError" in box.caption.value
     box.slider.value = 10
     assert "t = 10" in box.caption.value
@@ -368,14 +369,14 @@ def test_noising_snapshots_shows_the_digit_and_the_reason_when_add_noise_fails(s
     def unwritten(x0, noise, t, alpha_bar):
         raise NotImplementedError()
 
-    fig = widgets.noising_snapshots(2 * split.X_train[0] - 1, unwritten, ALPHA_BAR, steps=[0, 9])
+    fig = diffusion.noising_snapshots(2 * split.X_train[0] - 1, unwritten, ALPHA_BAR, steps=[0, 9])
     assert fig._suptitle.get_text() == "add_noise failed (NotImplementedError: )"
     assert [ax.get_title() for ax in fig.axes] == ["x_0"]
 
 
 def test_noising_snapshots_uses_the_students_function(split):
     digit = 2 * split.X_train[0] - 1
-    fig = widgets.noising_snapshots(digit, add_noise, ALPHA_BAR, steps=[0, 999])
+    fig = diffusion.noising_snapshots(digit, add_noise, ALPHA_BAR, steps=[0, 999])
     first, last = (ax.images[0].get_array() for ax in fig.axes if ax.images)
     assert [ax.get_title() for ax in fig.axes] == ["t = 0", "t = 999"]
     np.testing.assert_allclose(first, np.clip((digit.reshape(8, 8) + 1) / 2, 0, 1), atol=0.02)
@@ -383,8 +384,8 @@ def test_noising_snapshots_uses_the_students_function(split):
 
 
 def test_the_guidance_slider_shows_the_critic_and_the_students_measure(split, sweep):
-    critic = models.digit_critic(split)
-    box = widgets.guidance_slider(sweep, critic, diversity)
+    critic = classifiers.digit_critic(split)
+    box = diffusion.guidance_slider(sweep, critic, diversity)
     images = (sweep[0].images + 1) / 2
     expected = f"{critic.score(images, sweep[0].labels):.0%}"
     assert f"w = 0: the critic recognises <b>{expected}</b>" in box.caption.value
@@ -399,26 +400,26 @@ def test_the_guidance_slider_notes_a_failing_measure(split, sweep):
     def broken(images, labels):
         raise ValueError("not yet")
 
-    box = widgets.guidance_slider(sweep, models.digit_critic(split), broken)
+    box = diffusion.guidance_slider(sweep, classifiers.digit_critic(split), broken)
     assert "diversity failed (ValueError: not yet)" in box.caption.value
     assert "the critic recognises" in box.caption.value
 
 
 def test_guidance_snapshots_shows_a_row_per_scale(sweep):
-    fig = widgets.guidance_snapshots(sweep)
+    fig = diffusion.guidance_snapshots(sweep)
     assert len([ax for ax in fig.axes if ax.images]) == 30
     assert [ax.get_title() for ax in fig.axes[::10]] == ["w = 0", "w = 1", "w = 4"]
 
 
 def test_module_04_figures():
-    fig = plots.plot_schedule(BETAS, ALPHA_BAR)
+    fig = diffusion.plot_schedule(BETAS, ALPHA_BAR)
     digit, noise = fig.axes[0].get_lines()
     np.testing.assert_allclose(digit.get_ydata() ** 2 + noise.get_ydata() ** 2, 1, atol=1e-6)
-    fig = plots.plot_denoiser_training([(50, 0.9), (100, 0.5)])
+    fig = diffusion.plot_denoiser_training([(50, 0.9), (100, 0.5)])
     np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_ydata(), [0.9, 0.5])
-    fig = plots.plot_guidance([0, 1, 7], [0.1, 0.9, 1.0], [2.2, 1.7, 1.3], 2.3)
+    fig = diffusion.plot_guidance([0, 1, 7], [0.1, 0.9, 1.0], [2.2, 1.7, 1.3], 2.3)
     assert [line.get_ydata()[0] for line in fig.axes[1].get_lines()] == [2.2, 2.3]
-    fig = plots.plot_speed({"GAN": 0.002, "diffusion": 8.0})
+    fig = diffusion.plot_speed({"GAN": 0.002, "diffusion": 8.0})
     assert [p.get_width() for p in fig.axes[0].patches] == [0.002, 8.0]
     assert fig.axes[0].get_xscale() == "log"
 
@@ -429,7 +430,7 @@ def test_module_04_figures():
 
 @pytest.fixture(scope="module")
 def module_run(split):
-    return train_on_digits(split, 5000, hidden=256), models.digit_critic(split)
+    return train_on_digits(split, 5000, hidden=256), classifiers.digit_critic(split)
 
 
 def test_the_module_denoiser_draws_the_digits_asked_for(module_run):

@@ -13,10 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
+from course import latency_report  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import pairwise_distances  # noqa: E402
 
-from genlab import data, gan, models, plots, widgets  # noqa: E402
+from genlab import classifiers, data, gan  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
 
 F = torch.nn.functional
@@ -209,18 +210,18 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_gan_snapshots_draws_a_panel_per_run_and_step_with_the_measures(runs):
-    fig = widgets.gan_snapshots(runs, steps=[0, 30, 60], coverage=coverage)
+    fig = gan.gan_snapshots(runs, steps=[0, 30, 60], coverage=coverage)
     assert len(fig.axes) == 6
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "step 0: 0 modes, 0% near one"
     assert titles[1].startswith("step 20: ")  # the last snapshot at or before step 30
     assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["first", "second"]
-    plain = widgets.gan_snapshots(runs, steps=[60])
+    plain = gan.gan_snapshots(runs, steps=[60])
     assert [ax.get_title() for ax in plain.axes] == ["step 60", "step 60"]
 
 
 def test_the_scrubber_replays_snapshots_and_switches_runs(runs):
-    box = widgets.gan_scrubber(runs, coverage=coverage)
+    box = gan.gan_scrubber(runs, coverage=coverage)
     first = box.image.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     box.slider.value = 3
@@ -239,10 +240,10 @@ def test_the_scrubber_replays_snapshots_and_switches_runs(runs):
 def test_the_scrubber_redraws_match_a_fresh_drawing(runs):
     """Frames are drawn over a saved background: a frame reached by moving the slider must
     equal the same frame drawn by a new scrubber from scratch."""
-    moved = widgets.gan_scrubber(runs, coverage=coverage)
+    moved = gan.gan_scrubber(runs, coverage=coverage)
     moved.slider.value = 2
     moved.run.value = "second"
-    fresh = widgets.gan_scrubber({"second": runs["second"], "first": runs["first"]}, coverage)
+    fresh = gan.gan_scrubber({"second": runs["second"], "first": runs["first"]}, coverage)
     fresh.slider.value = 2
     assert moved.image.value == fresh.image.value
 
@@ -251,58 +252,58 @@ def test_the_scrubber_shows_the_losses_when_the_measure_fails(runs):
     def not_written_yet(samples):
         raise NotImplementedError()
 
-    box = widgets.gan_scrubber(runs, coverage=not_written_yet)
+    box = gan.gan_scrubber(runs, coverage=not_written_yet)
     assert "coverage failed (NotImplementedError" in box.note.value
     assert box.image.value[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_figures_refuse_runs_they_cannot_draw(runs):
     with pytest.raises(ValueError, match="other steps"):
-        widgets.gan_scrubber({"a": runs["first"], "b": short_run(steps=40)})
+        gan.gan_scrubber({"a": runs["first"], "b": short_run(steps=40)})
     with pytest.raises(ValueError, match="no runs to show"):
-        widgets.gan_snapshots({}, steps=[0])
+        gan.gan_snapshots({}, steps=[0])
     run = short_digits_run(2, hidden=8)
     with pytest.raises(ValueError, match="not on 2D data"):
-        widgets.gan_scrubber({"digits": run})
+        gan.gan_scrubber({"digits": run})
 
 
 def test_the_static_figure_shows_the_game_when_the_measure_fails(runs):
     def not_written_yet(samples):
         raise NotImplementedError("write mode_coverage first")
 
-    fig = widgets.gan_snapshots(runs, steps=[0, 60], coverage=not_written_yet)
+    fig = gan.gan_snapshots(runs, steps=[0, 60], coverage=not_written_yet)
     assert fig.get_suptitle() == "coverage failed (NotImplementedError: write mode_coverage first)"
     assert [ax.get_title() for ax in fig.axes][:2] == ["step 0", "step 60"]
 
 
 def test_the_scrubber_is_timed_by_the_latency_report(runs):
-    widgets.gan_scrubber(runs, coverage=coverage)
-    report = widgets.latency_report()["GAN scrubber"]
+    gan.gan_scrubber(runs, coverage=coverage)
+    report = latency_report()["GAN scrubber"]
     assert report["changes"] == 2 * 4 - 2 + 1  # forward, switch run, back
     assert report["p50_ms"] > 0
 
 
 def test_module_03_figures(runs):
-    ring = plots.plot_ring(
+    ring = gan.plot_ring(
         {"real": gan.sample_ring(50), "fake": np.zeros((5, 2))}, gan.ring_centers(), NEAR
     )
     assert [ax.get_title() for ax in ring.axes] == ["real", "fake"]
     assert len(ring.axes[0].patches) == 8  # one circle per mode
-    losses = plots.plot_generator_losses()
+    losses = gan.plot_generator_losses()
     saturating, non_saturating = (line.get_ydata() for line in losses.axes[0].lines)
     assert abs(saturating[0]) < 0.01 and non_saturating[0] > 6  # flat vs steep near D = 0
-    both = plots.plot_gan_losses(runs)
+    both = gan.plot_gan_losses(runs)
     assert [ax.get_title() for ax in both.axes] == ["first", "second"]
     assert len(both.axes[0].lines) == 4  # two losses, two reference lines
     probs = np.eye(3)[[0, 0, 1, 2]]
-    critic = plots.plot_critic_labels({"a": probs, "b": probs[:2]}, ["0", "1", "2"])
+    critic = gan.plot_critic_labels({"a": probs, "b": probs[:2]}, ["0", "1", "2"])
     heights = [bar.get_height() for bar in critic.axes[0].patches]
     assert heights == [0.5, 0.25, 0.25, 1.0, 0.0, 0.0]
 
 
 def test_digits_over_training_shows_a_row_per_step():
     run = short_digits_run(10, snapshot_every=5)
-    fig = plots.digits_over_training(run, steps=[0, 5, 10], per_row=4)
+    fig = gan.digits_over_training(run, steps=[0, 5, 10], per_row=4)
     assert sum(bool(ax.images) for ax in fig.axes) == 12
     assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["step 0", "step 5", "step 10"]
 
@@ -359,7 +360,7 @@ def test_the_digits_gan_draws_the_classes_with_a_confidence_between_noise_and_re
         progress=False,
     )
     images = (run.gan.sample(1000, seed=1) + 1) / 2
-    critic = models.digit_critic(split)
+    critic = classifiers.digit_critic(split)
     probs = critic.predict_proba(images)
     counts = np.bincount(probs.argmax(axis=1), minlength=10)
     assert (counts >= 10).sum() >= 9

@@ -3,7 +3,7 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells, SaveAutoGrades
 from nbgrader.utils import determine_grade
 
-from genlab.grading import (
+from genlab.grader.preprocessors import (
     ForgetForeignCells,
     GradingExecute,
     StderrIsNotFailure,
@@ -71,7 +71,7 @@ def test_foreign_cells_are_forgotten_before_nbgrader_overwrites_cells():
 def test_grading_without_bubblewrap_refuses_and_says_how_to_install_it(monkeypatch):
     import pytest
 
-    from genlab import sandbox
+    from genlab.grader import sandbox
 
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(sandbox.SandboxMissing, match="apt-get install bubblewrap"):

@@ -1,4 +1,4 @@
-"""The judge's protocol in one process: both ends of `genlab.judge`, no kernel, no sandbox.
+"""The judge's protocol in one process: both ends of `genlab.grader.judge`, no kernel, no sandbox.
 
 The student's end (`answer`) runs in a thread, or is played by hand to send what an honest
 `answer` never would: broken, huge, deeply nested, late, repeated and interleaved replies.
@@ -16,9 +16,9 @@ import time
 import numpy as np
 import pytest
 
-from genlab import judge
 from genlab.checks import in_place
-from genlab.judge import ProtocolError, Submission, SubmissionError
+from genlab.grader import judge
+from genlab.grader.judge import ProtocolError, Submission, SubmissionError
 
 try:
     import torch

@@ -9,7 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
-from genlab import lm, plots, text, widgets  # noqa: E402
+from course import latency_report  # noqa: E402
+
+from genlab import figures, lm, text  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
 
 
@@ -127,21 +129,21 @@ def test_complete_decodes_the_new_text_and_checks_its_length(cycle_model):
 
 
 def test_next_token_view_shows_the_distribution_the_sampler_draws_from(cycle_model):
-    view = widgets.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 1.0, k=3, n_new=8)
+    view = lm.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 1.0, k=3, n_new=8)
     full = softmax_t(cycle_model.next_logits(VOCAB.encode("abc")), 1.0)
     assert view.chars[0] == "." and len(view.chars) == 3
     assert np.allclose(view.probs, np.sort(full)[::-1][:3])
     assert view.entropy == pytest.approx(float(lm.entropy_bits(full)))
     assert len(view.samples) == 3 and all(len(s) == 8 for s in view.samples)
-    again = widgets.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 1.0, k=3, n_new=8)
+    again = lm.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 1.0, k=3, n_new=8)
     assert again.samples == view.samples  # seeded
-    greedy = widgets.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 0, n_new=8)
+    greedy = lm.next_token_view(cycle_model, VOCAB, SAMPLER, "abc", 0, n_new=8)
     assert set(greedy.samples) == {".abc.abc"} and greedy.entropy == 0
 
 
 def test_temperature_explorer_redraws_reports_errors_and_times_itself(cycle_model):
     models = {"cycle": (cycle_model, VOCAB), "other": (cycle_model, VOCAB)}
-    box = widgets.temperature_explorer(models, SAMPLER, prompt="ab", n_new=10)
+    box = lm.temperature_explorer(models, SAMPLER, prompt="ab", n_new=10)
     first, first_text = box.image.value, box.samples.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and first_text.count("<pre") == 3
     box.temperature.value = 2.0
@@ -152,13 +154,13 @@ def test_temperature_explorer_redraws_reports_errors_and_times_itself(cycle_mode
     assert "prompt is empty" in box.samples.value
     box.prompt.value = "ab"
     assert "<pre" in box.samples.value
-    report = widgets.latency_report()
+    report = latency_report()
     assert report["temperature explorer"]["changes"] == len(box.demo_changes) > 20  # all redrew
     assert 0 < report["temperature explorer"]["p50_ms"] <= report["temperature explorer"]["p95_ms"]
 
 
 def test_temperature_snapshots_draw_one_panel_per_temperature(cycle_model):
-    fig = widgets.temperature_snapshots(cycle_model, VOCAB, SAMPLER, "ab", temperatures=(0.5, 2))
+    fig = lm.temperature_snapshots(cycle_model, VOCAB, SAMPLER, "ab", temperatures=(0.5, 2))
     assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["T = 0.5", "T = 2"]
     assert all(len(ax.patches) == 4 for ax in fig.axes)  # k = 15, but there are 4 characters
 
@@ -166,16 +168,16 @@ def test_temperature_snapshots_draw_one_panel_per_temperature(cycle_model):
 def test_language_model_figures():
     vocab = text.Vocab.from_text("ab .,etaoinsrhlcdu")
     probs = np.full((len(vocab), len(vocab)), 1 / len(vocab))
-    assert plots.plot_bigram(probs, vocab).axes[0].images
-    fig = plots.plot_training([(0, 3.0), (50, 2.0)], {"bigram": 2.4, "neural": 1.2})
+    assert lm.plot_bigram(probs, vocab).axes[0].images
+    fig = lm.plot_training([(0, 3.0), (50, 2.0)], {"bigram": 2.4, "neural": 1.2})
     assert [line.get_label() for line in fig.axes[0].lines][1:] == [
         "bigram, held-out: 2.40",
         "neural, held-out: 1.20",
     ]
-    fig = plots.plot_sweep([0, 1, 2], {"a": [1, 2, 3], "b": [3, 2, 1]}, "y", "t")
+    fig = lm.plot_sweep([0, 1, 2], {"a": [1, 2, 3], "b": [3, 2, 1]}, "y", "t")
     assert len(fig.axes[0].lines) == 2
     verdicts = {0: ["true", "true"], 1: ["true", "false"], 2: ["nonsense", "false"]}
-    fig = plots.plot_fact_check([0, 1, 2], verdicts, "t")
+    fig = lm.plot_fact_check([0, 1, 2], verdicts, "t")
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [1.0, 0.5, 0.0, 0.0, 0.5, 0.5, 0.0, 0.0, 0.5]
-    assert plots.token_label(" ") == "\u2423" and plots.token_label("a") == "a"
+    assert figures.token_label(" ") == "\u2423" and figures.token_label("a") == "a"

@@ -11,7 +11,9 @@ import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
-from genlab import plots, recall, text, widgets  # noqa: E402
+from course import latency_report  # noqa: E402
+
+from genlab import ingredients, text  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
 
 
@@ -27,22 +29,22 @@ def attention(Q, K, V, causal=False):
 
 @pytest.fixture(scope="module")
 def task():
-    return recall.recall_task(text.prose_corpus(), length=64)
+    return ingredients.recall_task(text.prose_corpus(), length=64)
 
 
 @pytest.fixture(scope="module")
 def trained(task):
     """The module's two models, trained as the notebook trains them (about 4 s)."""
     return {
-        "window": recall.train_recall(task, "window", context=8, progress=False),
-        "attention": recall.train_recall(task, "attention", progress=False),
+        "window": ingredients.train_recall(task, "window", context=8, progress=False),
+        "attention": ingredients.train_recall(task, "attention", progress=False),
     }
 
 
 def test_the_prose_has_no_digit_and_no_question_mark(task):
     for prose in (task.train_text, task.test_text):
-        assert not set(prose) & set(recall.DIGITS + recall.QUERY)
-    assert set(recall.DIGITS + recall.QUERY) <= set(task.vocab.chars)
+        assert not set(prose) & set(ingredients.DIGITS + ingredients.QUERY)
+    assert set(ingredients.DIGITS + ingredients.QUERY) <= set(task.vocab.chars)
     assert task.max_distance == 63
 
 
@@ -51,7 +53,7 @@ def test_each_line_hides_its_digit_at_its_distance_and_ends_with_the_question(ta
     assert ids.shape == (200, 64) and answers.shape == distances.shape == (200,)
     assert distances.min() >= 1 and distances.max() <= 63
     assert len(set(distances.tolist())) > 40  # spread over the whole range
-    digit_ids = set(task.vocab.encode(recall.DIGITS).tolist())
+    digit_ids = set(task.vocab.encode(ingredients.DIGITS).tolist())
     for line, answer, distance in zip(ids, answers, distances, strict=True):
         assert task.vocab.decode(line[-1:]) == "?"
         where = [i for i, c in enumerate(line.tolist()) if c in digit_ids]
@@ -86,24 +88,24 @@ def test_an_unknown_split_or_model_is_refused(task):
     with pytest.raises(ValueError, match="split"):
         task.lines(1, np.random.default_rng(0), split="validation")
     with pytest.raises(ValueError, match="attention"):
-        recall.train_recall(task, "lstm", steps=1, progress=False)
+        ingredients.train_recall(task, "lstm", steps=1, progress=False)
 
 
 def test_the_window_model_recalls_only_inside_its_window(task, trained):
-    scores = recall.accuracy_by_distance(trained["window"], task, [1, 4, 7, 8, 16, 63])
+    scores = ingredients.accuracy_by_distance(trained["window"], task, [1, 4, 7, 8, 16, 63])
     assert (scores[:3] > 0.95).all(), scores
     assert (scores[3:] < 0.25).all(), scores  # chance is 0.1
 
 
 def test_the_attention_model_recalls_at_every_distance_with_fewer_weights(task, trained):
-    scores = recall.accuracy_by_distance(trained["attention"], task, [1, 8, 16, 32, 63])
+    scores = ingredients.accuracy_by_distance(trained["attention"], task, [1, 8, 16, 32, 63])
     assert (scores > 0.95).all(), scores
     assert trained["attention"].parameters * 3 < trained["window"].parameters
 
 
 def test_training_is_seeded(task):
-    first = recall.train_recall(task, "attention", steps=20, progress=False)
-    second = recall.train_recall(task, "attention", steps=20, progress=False)
+    first = ingredients.train_recall(task, "attention", steps=20, progress=False)
+    second = ingredients.train_recall(task, "attention", steps=20, progress=False)
     for a, b in zip(first.net.parameters(), second.net.parameters(), strict=True):
         assert torch.equal(a, b)
     assert first.history == second.history and len(first.history) == 2
@@ -124,13 +126,13 @@ def test_a_students_attention_on_the_models_qkv_gives_the_models_own_answer(task
 def test_the_attention_view_reads_the_weights_and_answer_through_the_given_function(task, trained):
     model = trained["attention"]
     line = task.lines(1, np.random.default_rng(4), distance=40, split="test", digit=3)[0][0]
-    view = widgets.attention_view(model, task.vocab, attention, line)
+    view = ingredients.attention_view(model, task.vocab, attention, line)
     assert view.text == task.vocab.decode(line) and view.weights.shape == (64, 64)
     np.testing.assert_allclose(view.weights.sum(axis=1), 1)
     assert view.answer == "3" and view.confidence > 0.9
     assert int(np.argmax(view.weights[-1])) == 63 - 40  # the "?" looks at the digit
     # a uniform "attention" gives the same weights to everything: the view shows that, not ours
-    flat = widgets.attention_view(
+    flat = ingredients.attention_view(
         model,
         task.vocab,
         lambda Q, K, V, causal: (np.tile(V.mean(0), (64, 1)), np.full((64, 64), 1 / 64)),
@@ -151,7 +153,7 @@ def test_the_attention_view_reads_the_weights_and_answer_through_the_given_funct
 def test_a_wrong_attention_is_named_in_the_error(task, trained, wrong, error, message):
     line = task.lines(1, np.random.default_rng(5))[0][0]
     with pytest.raises(error, match=message):
-        widgets.attention_view(trained["attention"], task.vocab, wrong, line)
+        ingredients.attention_view(trained["attention"], task.vocab, wrong, line)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +165,7 @@ def lines(task):
 
 
 def test_the_explorer_moves_the_query_and_the_line(task, trained, lines):
-    box = widgets.attention_explorer(trained["attention"], task.vocab, attention, lines)
+    box = ingredients.attention_explorer(trained["attention"], task.vocab, attention, lines)
     assert box.name == "attention explorer" and box.query.value == 63
     assert "answers '5'" in box.caption.value
     first = box.image.value
@@ -181,20 +183,20 @@ def test_the_explorer_says_why_when_attention_fails(task, trained, lines):
     def unwritten(Q, K, V, causal=False):
         raise NotImplementedError("not written yet")
 
-    box = widgets.attention_explorer(trained["attention"], task.vocab, unwritten, lines)
+    box = ingredients.attention_explorer(trained["attention"], task.vocab, unwritten, lines)
     assert "attention failed" in box.caption.value and "not written yet" in box.caption.value
     assert box.image.value == b""
 
 
 def test_the_explorer_redraws_within_its_budget(task, trained, lines):
-    box = widgets.attention_explorer(trained["attention"], task.vocab, attention, lines)
-    report = widgets.latency_report()["attention explorer"]
+    box = ingredients.attention_explorer(trained["attention"], task.vocab, attention, lines)
+    report = latency_report()["attention explorer"]
     assert report["changes"] >= len(box.demo_changes) - 1
     assert report["p95_ms"] < 5 * report["budget_ms"]  # the benchmark holds it to the budget
 
 
 def test_the_snapshots_shade_each_line_by_where_its_question_looks(task, trained, lines):
-    fig = widgets.attention_snapshots(trained["attention"], task.vocab, attention, lines)
+    fig = ingredients.attention_snapshots(trained["attention"], task.vocab, attention, lines)
     assert len(fig.axes) == 2
     for ax, name in zip(fig.axes, lines, strict=True):
         assert ax.get_title(loc="left").startswith(f"{name}: position 63")
@@ -203,7 +205,7 @@ def test_the_snapshots_shade_each_line_by_where_its_question_looks(task, trained
 
 
 def test_the_accuracy_figure_marks_chance_and_the_window():
-    fig = plots.plot_accuracy_by_distance(
+    fig = ingredients.plot_accuracy_by_distance(
         [1, 8, 63], {"a": [1, 0.1, 0.1], "b": [1, 1, 1]}, window=8
     )
     ax = fig.axes[0]

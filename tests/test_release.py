@@ -79,7 +79,7 @@ def test_every_solution_cell_of_release_is_a_stub(module):
 def test_every_hidden_check_is_named_for_the_feedback(module):
     """Feedback names a failed hidden check by the `# hidden check:` comment above it (never
     by its message): every hidden region opens with one, and none gives a value away."""
-    from genlab.grading import hidden_property, split_hidden
+    from genlab.grader.preprocessors import hidden_property, split_hidden
 
     for cell in read(source_notebook(module)).cells:
         _, hidden = split_hidden(cell.source)

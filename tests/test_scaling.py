@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
 
-from genlab import lm, plots, scaling, text  # noqa: E402
+from genlab import ingredients, lm, text  # noqa: E402
 from genlab.checks import CheckFailed  # noqa: E402
 
 
@@ -29,7 +29,7 @@ HELD_OUT = VOCAB.encode(markov_text(3_000, seed=2))
 
 @pytest.fixture(scope="module")
 def curve():
-    return scaling.data_curve(
+    return ingredients.data_curve(
         TRAIN,
         HELD_OUT,
         len(VOCAB),
@@ -58,7 +58,7 @@ def test_the_smallest_slice_stops_early_and_the_largest_runs_longer(curve):
 
 def test_the_data_curve_refuses_fractions_outside_zero_to_one():
     with pytest.raises(CheckFailed, match="fractions"):
-        scaling.data_curve(TRAIN, HELD_OUT, len(VOCAB), fractions=[0.5, 2.0], progress=False)
+        ingredients.data_curve(TRAIN, HELD_OUT, len(VOCAB), fractions=[0.5, 2.0], progress=False)
 
 
 def test_train_lm_measures_the_held_out_loss_every_few_steps_and_after_the_last():
@@ -91,8 +91,8 @@ def test_train_lm_refuses_held_out_ids_outside_the_vocabulary():
 def test_python_matmul_is_the_matrix_product():
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((3, 5)), rng.standard_normal((5, 2))
-    np.testing.assert_allclose(scaling.python_matmul(A.tolist(), B.tolist()), A @ B, rtol=1e-12)
-    assert scaling.python_matmul([[2.0]], [[3.0]]) == [[6.0]]
+    np.testing.assert_allclose(ingredients.python_matmul(A.tolist(), B.tolist()), A @ B, rtol=1e-12)
+    assert ingredients.python_matmul([[2.0]], [[3.0]]) == [[6.0]]
 
 
 @pytest.mark.parametrize(
@@ -102,30 +102,32 @@ def test_python_matmul_is_the_matrix_product():
 )
 def test_python_matmul_refuses_matrices_that_do_not_fit(A, B):
     with pytest.raises(ValueError):
-        scaling.python_matmul(A, B)
+        ingredients.python_matmul(A, B)
 
 
 def test_time_matmul_times_each_way_and_the_libraries_beat_the_loops():
     # One torch thread: beside the other test process, a second thread waits ~16 ms for a core
     # on every product (the notebook's kernel has the machine to itself).
     threads = torch.get_num_threads()
-    seconds = {way: scaling.time_matmul(way, 48, threads=1) for way in ("python", "numpy", "torch")}
+    seconds = {
+        way: ingredients.time_matmul(way, 48, threads=1) for way in ("python", "numpy", "torch")
+    }
     assert torch.get_num_threads() == threads  # restored
     assert all(0 < s < 5 for s in seconds.values()), seconds
     # tens of thousands of times in our runs; ten is a bound no machine misses
     assert seconds["numpy"] * 10 < seconds["python"] and seconds["torch"] * 10 < seconds["python"]
     with pytest.raises(ValueError, match="python"):
-        scaling.time_matmul("fortran", 8)
+        ingredients.time_matmul("fortran", 8)
 
 
 def test_model_sizes_are_published_parameters_and_tokens():
-    assert scaling.MODEL_SIZES["GPT-3"] == {"parameters": 175e9, "tokens": 300e9}
-    for size in scaling.MODEL_SIZES.values():
+    assert ingredients.MODEL_SIZES["GPT-3"] == {"parameters": 175e9, "tokens": 300e9}
+    for size in ingredients.MODEL_SIZES.values():
         assert set(size) == {"parameters", "tokens"} and size["tokens"] > size["parameters"] > 1e9
 
 
 def test_module_05_data_and_compute_figures():
-    fig = plots.plot_data_curve([1e3, 1e4, 1e5], [3.0, 2.0, 1.4], fit=(-0.17, 9.0))
+    fig = ingredients.plot_data_curve([1e3, 1e4, 1e5], [3.0, 2.0, 1.4], fit=(-0.17, 9.0))
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     assert [line.get_label() for line in ax.lines] == [
@@ -133,7 +135,7 @@ def test_module_05_data_and_compute_figures():
         "fit: loss = 9 x size^(-0.170)",
     ]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["1.5", "2", "3"]
-    fig = plots.plot_rates({"Python loops": 5e7, "numpy": 1e11, "torch": 1.2e11})
+    fig = ingredients.plot_rates({"Python loops": 5e7, "numpy": 1e11, "torch": 1.2e11})
     ax = fig.axes[0]
     assert len(ax.patches) == 3 and ax.get_xscale() == "log"
     assert [t.get_text() for t in ax.texts] == ["5e+07", "1e+11", "1.2e+11"]

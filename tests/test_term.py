@@ -17,8 +17,8 @@ from bs4 import BeautifulSoup
 from course import autograded_cells, autograded_points, hidden_lines, read, source_notebook
 from nbgrader.api import Gradebook
 
-from genlab.classroom import auto_scores, grade
-from genlab.demo import EXCHANGE_STUDENTS, LMS_NAMES, MODULE, run_demo
+from genlab.grader.classroom import auto_scores, grade
+from genlab.grader.demo import EXCHANGE_STUDENTS, LMS_NAMES, MODULE, run_demo
 
 pytestmark = pytest.mark.grading
 

@@ -8,7 +8,7 @@ printing each one as an instructor would type it:
 * three more hand in through an LMS: a zip of files named `<student>_<id>_<file>`, one
   downloaded from Colab ("Copy of ..."), one downloaded twice (" (1)"), one cut short
   by a failed upload, so it is not a notebook any more;
-* the instructor collects both channels, grades in parallel (`genlab.classroom.grade`),
+* the instructor collects both channels, grades in parallel (`genlab.grader.classroom.grade`),
   returns feedback, which the exchange students fetch, and writes the class report.
 
 The students' work is built from the release notebook and the reference solutions in
@@ -17,9 +17,7 @@ source/, so the demo needs a clone of the course, not only the installed package
 
 from __future__ import annotations
 
-import copy
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,57 +29,12 @@ from pathlib import Path
 
 import nbformat
 
-from genlab.classroom import ClassReport, GradingSummary, grade, release_feedback, report
+from genlab.grader.classroom import ClassReport, GradingSummary, grade, release_feedback, report
+from genlab.grader.handins import ROOT, class_of, scratch_course
 
-__all__ = ["REGION", "solved", "solution_ids", "class_of", "scratch_course", "run_demo", "Demo"]
+__all__ = ["run_demo", "Demo", "MODULE", "EXCHANGE_STUDENTS", "LMS_NAMES"]
 
-ROOT = Path(__file__).resolve().parents[1]
 MODULE = "01-judging-vs-creating"
-
-REGION = re.compile(
-    r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*### END \1[ \t]*$",
-    re.S | re.M,
-)
-
-
-def _meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def solution_ids(nb) -> list[str]:
-    """grade_ids of the cells a student writes in, in notebook order."""
-    return [_meta(c)["grade_id"] for c in nb.cells if _meta(c).get("solution")]
-
-
-def solved(release_nb, source_nb, grade_ids: set[str] | None = None):
-    """The release notebook with the reference solution in every solution cell (or in those
-    whose grade_id is in `grade_ids`); the rest stays as released."""
-    answers = {
-        _meta(c)["grade_id"]: REGION.sub(lambda m: m.group(2), c.source)  # markers gone
-        for c in source_nb.cells
-        if _meta(c).get("solution")
-    }
-    nb = copy.deepcopy(release_nb)
-    for cell in nb.cells:
-        grade_id = _meta(cell).get("grade_id")
-        if _meta(cell).get("solution") and (grade_ids is None or grade_id in grade_ids):
-            cell.source = answers[grade_id]
-    return nb
-
-
-def class_of(release_nb, source_nb) -> dict[str, object]:
-    """The work of the demo's students: student -> notebook (or bytes, for a broken file)."""
-    correct = solved(release_nb, source_nb)
-    partly = solved(release_nb, source_nb, set(solution_ids(source_nb)[::2]))
-    return {
-        "ada": correct,
-        "ben": partly,
-        "cy": copy.deepcopy(release_nb),  # handed in as released
-        "dee": correct,
-        "eve": nbformat.writes(partly).encode()[:4000],  # an upload cut short
-        "fay": partly,
-    }
-
 
 EXCHANGE_STUDENTS = ("ada", "ben", "cy")
 # LMS file names, as the LMS builds them from the student, its ids and the uploaded file.
@@ -94,16 +47,6 @@ LMS_NAMES = {
 
 # ---------------------------------------------------------------------------
 # The term
-
-
-def scratch_course(course: Path, module: str, root: Path = ROOT) -> Path:
-    """A new course folder with one module's source, the course's two nbgrader configs and
-    the header every release notebook opens with."""
-    (course / "source").mkdir(parents=True)
-    shutil.copytree(root / "source" / module, course / "source" / module)
-    for name in ("nbgrader_config.py", "nbgrader_config_students.py", "release_header.ipynb"):
-        shutil.copy(root / name, course / name)
-    return course
 
 
 @dataclass

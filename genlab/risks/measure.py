@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .checks import check_array
-from .data import NUMBER_WORDS
+from ..checks import check_array
+from ..data import NUMBER_WORDS
 
 __all__ = [
     "Draws",

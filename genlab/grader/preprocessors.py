@@ -13,13 +13,13 @@ hidden tests back: every student who reads feedback reads them (nbgrader issues 
 whether the hidden checks passed and what they earned.
 
 `GradingExecute` replaces nbgrader's `Execute` in autograding. It runs the submission in a
-sandboxed kernel (`genlab.sandbox`) and every autograded test cell in the judge
-(`genlab.judge`), a second kernel where none of the submission's code runs. A kernel that
+sandboxed kernel (`genlab.grader.sandbox`) and every autograded test cell in the judge
+(`genlab.grader.judge`), a second kernel where none of the submission's code runs. A kernel that
 dies (a crash, the memory limit, `os._exit`) is noted in the cell and replaced, and the
 rest of the notebook runs; output past a budget per cell is cut while it streams in.
 `UnreadableIsBlank` grades a file that is not a notebook as the blank release, with the
 reason written at its top. Parallel grading and the class report are in
-`genlab.classroom`.
+`genlab.grader.classroom`.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGrade
 from nbgrader.utils import ignore_patterns, is_grade, is_solution
 from traitlets import Bool, Float, Integer
 
-from genlab.judge import clean_text
-from genlab.sandbox import lock_and_sweep
+from genlab.grader.judge import clean_text
+from genlab.grader.sandbox import lock_and_sweep
 
 __all__ = [
     "ForgetForeignCells",
@@ -387,7 +387,7 @@ class _OutputBudget:
 class GradingExecute(_OutputBudget, Execute):
     """nbgrader's `Execute`, with the submission sandboxed and the test cells judged.
 
-    See `genlab.sandbox` and `genlab.judge`. Configure as `c.GradingExecute.<trait>`;
+    See `genlab.grader.sandbox` and `genlab.grader.judge`. Configure as `c.GradingExecute.<trait>`;
     the sandbox's limits as `c.SandboxedKernelManager.<trait>`.
     """
 
@@ -488,7 +488,7 @@ class GradingExecute(_OutputBudget, Execute):
         if self.run_submissions_unsandboxed:
             self.km = super().create_kernel_manager()
         else:
-            from genlab.sandbox import SandboxedKernelManager
+            from genlab.grader.sandbox import SandboxedKernelManager
 
             self.km = SandboxedKernelManager(
                 config=self.config,
@@ -504,15 +504,15 @@ class GradingExecute(_OutputBudget, Execute):
         self._load_the_judges_half()
 
     def _load_the_judges_half(self):
-        """Load `genlab.judge` in the submission's kernel, before any of its code, as
+        """Load `genlab.grader.judge` in the submission's kernel, before any of its code, as
         `genlab_judge`, from the course's own file, past anything handed in beside it."""
-        import genlab.judge
+        import genlab.grader.judge
 
         code = (
             "import importlib.util as _u, sys as _s\n"
             "_p = _s.path[:]\n"
             "_s.path[:] = [p for p in _s.path if p not in ('', '.')]\n"
-            f"_m = _u.spec_from_file_location('genlab_judge', {genlab.judge.__file__!r})\n"
+            f"_m = _u.spec_from_file_location('genlab_judge', {genlab.grader.judge.__file__!r})\n"
             "_j = _s.modules['genlab_judge'] = _u.module_from_spec(_m)\n"
             "_m.loader.exec_module(_j)\n"
             "_s.path[:] = _p\n"
@@ -612,7 +612,9 @@ def _removed_before(resources) -> list[str]:
     info = resources.get("nbgrader", {})
     key = (info.get("assignment"), info.get("student"))
     if key in _UNSAFE or key not in _REMOVED:
-        why = _UNSAFE.get(key, "nbgrader_config.py does not run genlab.grading.prepare_hand_in")
+        why = _UNSAFE.get(
+            key, "nbgrader_config.py does not run genlab.grader.preprocessors.prepare_hand_in"
+        )
         raise RuntimeError(f"this hand-in was not made safe to grade ({why}): not graded")
     return list(_REMOVED[key])
 
@@ -637,7 +639,7 @@ class _JudgeClient(_OutputBudget, NotebookClient):
     def create_kernel_manager(self):
         if self.grader.run_submissions_unsandboxed:
             return super().create_kernel_manager()
-        from genlab.sandbox import SandboxedKernelManager
+        from genlab.grader.sandbox import SandboxedKernelManager
 
         private = tempfile.mkdtemp(prefix="judge-", dir=self.grader._private)
         self.km = SandboxedKernelManager(
@@ -708,8 +710,8 @@ class _Judge:
         run_sync(self.client.async_start_new_kernel_client)()
         self.setup = {}
         self._quiet(
-            "import genlab.judge\n"
-            f"__genlab_submission__ = genlab.judge.Submission({self.socket!r}, "
+            "import genlab.grader.judge\n"
+            f"__genlab_submission__ = genlab.grader.judge.Submission({self.socket!r}, "
             f"timeout={self.grader.call_timeout}, connect_timeout=15)",
             self.grader.timeout,
         )

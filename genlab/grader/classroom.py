@@ -7,17 +7,15 @@ resume and a summary; the scores are those nbgrader writes. `report` reads the g
 and writes what an instructor looks at: the LMS's CSV (nbgrader's own export), the mean
 score of every question, a histogram of totals and the submissions that failed to grade.
 
-Command line (installed with the package): `genlab grade <module> --workers 2`,
-`genlab release-feedback <module>`, `genlab report <module>`, `genlab demo` (`genlab.demo`).
+The instructor's command, `genlab` (`genlab.grader.cli`), calls these.
 
 Each submission is graded in nbgrader's pipeline as `nbgrader_config.py` sets it up, so in
-the sandbox and with the judge of `genlab.grading`. What this module leaves out: grading on
-several machines (a JupyterHub with one grader is the limit here).
+the sandbox and with the judge of `genlab.grader.preprocessors`. What this module leaves
+out: grading on several machines (a JupyterHub with one grader is the limit here).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -42,7 +40,6 @@ __all__ = [
     "grade",
     "release_feedback",
     "report",
-    "main",
 ]
 
 # Numerical libraries in a kernel would each start one thread per core; N kernels at once
@@ -483,66 +480,3 @@ def report(module: str, *, course: str | Path = ".") -> ClassReport:
 
     files = [out / "grades.csv", out / "questions.csv", out / "report.png"]
     return ClassReport(module, questions, totals, max_score, failed, files)
-
-
-# ---------------------------------------------------------------------------
-# Command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    g = commands.add_parser("grade", help="autograde every submission of a module in parallel")
-    g.add_argument("module")
-    g.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)"
-    )
-    g.add_argument("--force", action="store_true", help="grade again what was graded before")
-    g.add_argument("--student", action="append", help="only this student (repeatable)")
-    g.add_argument("--course", default=".", help="the course directory (default: here)")
-    f = commands.add_parser(
-        "release-feedback", help="release feedback to the exchange's students; list the LMS's"
-    )
-    f.add_argument("module")
-    f.add_argument("--course", default=".")
-    r = commands.add_parser("report", help="grades.csv, per-question means and a histogram")
-    r.add_argument("module")
-    r.add_argument("--course", default=".")
-    d = commands.add_parser(
-        "demo", help="a synthetic class of module 01, graded from release to feedback"
-    )
-    d.add_argument("--dir", help="where to build it (default: a new temporary folder)")
-    d.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args(argv)
-
-    if args.command == "grade":
-        summary = grade(
-            args.module,
-            course=args.course,
-            workers=args.workers,
-            force=args.force,
-            students=args.student,
-        )
-        print(summary)
-        print(f"  log: {reports_dir(Path(args.course).resolve(), args.module) / 'grading.log'}")
-        return 1 if summary.having("failed") else 0
-    if args.command == "release-feedback":
-        released, for_the_lms = release_feedback(args.module, course=args.course)
-        print(f"released through the exchange: {', '.join(released) or 'nobody'}")
-        if for_the_lms:
-            print(
-                f"handed in through the LMS (upload feedback/<student>/{args.module}/ there): "
-                + ", ".join(for_the_lms)
-            )
-        return 0
-    if args.command == "report":
-        print(report(args.module, course=args.course))
-        return 0
-    from genlab.demo import run_demo
-
-    run_demo(args.dir, workers=args.workers)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,7 +16,7 @@ student's exercise, so nothing here counts them: `time_matmul` returns seconds o
 `MODEL_SIZES` lists the published sizes of a few well-known models, to put the measured
 speed in perspective.
 
-What this module leaves out: the third ingredient (the transformer, `genlab.recall`),
+What this module leaves out: the third ingredient (the transformer, `genlab.ingredients.recall`),
 fits with an irreducible loss term, and GPUs (the course runs on CPU).
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import check_array
+from ..checks import check_array
 
 __all__ = ["DataCurve", "data_curve", "python_matmul", "time_matmul", "MODEL_SIZES"]
 
@@ -89,7 +89,7 @@ def data_curve(
     Returns:
         A `DataCurve`, one entry per fraction, in the order given.
     """
-    from .lm import train_lm
+    from ..lm.model import train_lm
 
     check_array(np.asarray(fractions, dtype=float), "fractions", shape=(None,), low=1e-9, high=1)
     options = {"context": 8, "hidden": 128, "dropout": 0.1, "lr": 4e-3, "seed": 0} | lm_kwargs

@@ -23,12 +23,19 @@ package), the tool Flatpak uses to isolate applications:
 The kernel's Python starts isolated (`-I`): nothing in the folder it runs in is imported
 before its sockets are bound. The grader then opens each of those sockets by its inode
 (`O_PATH | O_NOFOLLOW`, refusing anything but a socket) and connects through that file
-descriptor from then on, so a link the kernel's code puts in their place later is never
-followed. When the kernel stops, every process of the sandbox is gone before anything
+descriptor from the first connection on, so a link the kernel's code puts in their place
+later is never followed. When the kernel stops, every process of the sandbox is gone before anything
 else happens (the cgroup is emptied, or the sandbox's first process is waited for, which
 the kernel makes outlive all others of its namespace). Then the folders it could write are
 given back to the grader (owner and mode) and swept: anything that is not a regular file
 or a folder (a link, a FIFO, a socket) is removed and reported in `swept`.
+
+The sandbox plugs into jupyter_client through its public extension points: a kernel
+provisioner (`SandboxProvisioner`, registered in pyproject.toml's entry points as
+`genlab-sandbox`) launches the kernel, pins its sockets and cleans up after it, and the
+kernel spec that `SandboxedKernelManager` gives its kernels names that provisioner and asks
+for interrupts by message (the kernel is a grandchild of the process the provisioner starts,
+so a signal would not reach it). The manager holds the settings (folders, limits).
 
 Grading as root, bwrap makes the mounts as root and the kernel then drops to `nobody`
 (setpriv) in a user namespace of its own (unshare), so that the process limit counts this
@@ -51,7 +58,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Integer, List, Unicode
 
 __all__ = [
@@ -59,6 +68,8 @@ __all__ = [
     "MemoryCgroup",
     "SandboxMissing",
     "SandboxedKernelManager",
+    "SandboxProvisioner",
+    "PROVISIONER",
     "bwrap_path",
     "lock_and_sweep",
 ]
@@ -96,6 +107,8 @@ _KEEP_ENV = [
     "OPENBLAS_NUM_THREADS",
 ]
 NOBODY = 65534
+# The provisioner's name among jupyter_client's kernel provisioners (pyproject.toml).
+PROVISIONER = "genlab-sandbox"
 
 
 class SandboxMissing(RuntimeError):
@@ -417,7 +430,7 @@ def _cgroup_base() -> tuple[Path, int] | None:
 
 
 def memory_accounting() -> str:
-    """How a sandbox's memory is limited on this machine, in words (for the README, logs)."""
+    """How a sandbox's memory is limited on this machine, in words (for docs and logs)."""
     base = _cgroup_base()
     if base is None:
         return "a watchdog adds up the resident memory of the sandbox's processes"
@@ -465,6 +478,22 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._pin_folder: str | None = None
         self._watchdog: threading.Thread | None = None
         self._stopped = True  # (until a kernel starts)
+        self._sandbox_spec: KernelSpec | None = None
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        """The kernel's spec, launched by the sandbox's provisioner and interrupted by message."""
+        if self._sandbox_spec is None:
+            spec = super().kernel_spec
+            fields = spec.to_dict()
+            fields["interrupt_mode"] = "message"
+            fields["metadata"] = dict(
+                fields.get("metadata") or {}, kernel_provisioner={"provisioner_name": PROVISIONER}
+            )
+            self._sandbox_spec = KernelSpec(
+                resource_dir=spec.resource_dir, name=spec.name, **fields
+            )
+        return self._sandbox_spec
 
     @property
     def limits(self) -> Limits:
@@ -518,14 +547,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._death_reason = None
         self._stopped = False
         try:
-            await super().start_kernel(**kw)
+            await super().start_kernel(**kw)  # SandboxProvisioner launches and pins it
         finally:
             log.close()
-        self._pin_sockets()
-        # jupyter_client connected its control socket by the path, before the pins; ZMQ would
-        # connect again by that path (and follow a link put there) whenever it reconnects
-        self._close_control_socket()
-        self._connect_control_socket()
         if self.cgroup is None:
             self._watchdog = threading.Thread(target=self._watch, daemon=True)
             self._watchdog.start()
@@ -542,7 +566,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Hold each of the kernel's sockets by its inode, and connect through that from now on.
 
         The kernel binds them before any code of the folder it runs in can run; what is
-        at those paths later (a link to another socket, say) is never followed.
+        at those paths later (a link to another socket, say) is never followed. Called by
+        the provisioner as soon as the kernel is launched, before jupyter_client connects
+        to any of them.
         """
         import psutil
 
@@ -574,12 +600,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         with contextlib.suppress(psutil.Error, IndexError, AttributeError):
             first = psutil.Process(process.pid).children()[0]  # bwrap's child: pid 1 inside
             self._first = (first.pid, first.create_time())
-
-    async def interrupt_kernel(self):
-        # The kernel is a grandchild in its own session: ask it by message.
-        msg = self.session.msg("interrupt_request", content={})
-        self._connect_control_socket()
-        self.session.send(self._control_socket, msg)
 
     def _watch(self) -> None:
         """Without a cgroup: stop the kernel when its processes together hold too much memory."""
@@ -639,11 +659,32 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.cgroup is not None:
             self.cgroup.remove()
 
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        self._stop_everything()
 
-    cleanup_resources = _async_cleanup_resources
+class SandboxProvisioner(LocalProvisioner):
+    """jupyter_client's local provisioner, for a kernel in the sandbox.
+
+    Its parent, a `SandboxedKernelManager`, has built the sandboxed command
+    (`format_kernel_cmd`). Launching, this pins the kernel's sockets before anything
+    connects to them and hands jupyter_client the pinned address; cleaning up, it makes
+    sure every process of the sandbox is gone, then locks and sweeps what it could write.
+    """
+
+    async def launch_kernel(self, cmd: list[str], **kwargs) -> dict:
+        info = await super().launch_kernel(cmd, **kwargs)
+        manager = self.parent
+        if not isinstance(manager, SandboxedKernelManager):
+            raise RuntimeError("the sandbox's provisioner runs kernels of SandboxedKernelManager")
+        manager._pin_sockets()
+        # jupyter_client writes the connection file again with the pinned address; the kernel
+        # read it before binding its sockets, and none of the submission's code has run yet
+        self.connection_info = dict(info, ip=manager.ip)
+        return self.connection_info
+
+    async def cleanup(self, restart: bool = False) -> None:
+        await super().cleanup(restart=restart)
+        manager = self.parent
+        if isinstance(manager, SandboxedKernelManager):
+            manager._stop_everything()
 
 
 def _gone(process, timeout: float) -> None:

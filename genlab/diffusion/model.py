@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checks import check_array, check_tensor
-from .lm import _one_thread
+from ..checks import check_array, check_tensor
+from ..threads import one_thread
 
 __all__ = [
     "T",
@@ -161,7 +161,7 @@ def train_denoiser(
     )
     training = Training(net)
     start = time.perf_counter()
-    with _one_thread():
+    with one_thread():
         bar = tqdm(range(1, steps + 1), desc="denoiser", disable=not progress, mininterval=0.5)
         for step in bar:
             idx = torch.randint(0, len(X), (batch_size,))
@@ -258,7 +258,7 @@ def sample(
     x = torch.randn(n, 64, generator=generator)
     kept_steps, trajectory, predictions = [], [], []
     start = time.perf_counter()
-    with _one_thread(), torch.inference_mode():
+    with one_thread(), torch.inference_mode():
         bar = tqdm(range(steps_total - 1, -1, -1), desc="sampling", disable=not progress)
         for t in bar:
             eps_cond, eps_uncond = net(torch.cat([x, x]), torch.full((2 * n,), t), both).chunk(2)

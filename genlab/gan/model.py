@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checks import check_array
-from .lm import _one_thread
+from ..checks import check_array
+from ..threads import one_thread
 
 __all__ = [
     "RING_MODES",
@@ -302,7 +302,7 @@ def train_gan(
 
     schedules = [torch.optim.lr_scheduler.LambdaLR(opt, cosine) for opt in (gan.d_opt, gan.g_opt)]
     start = time.perf_counter()
-    with _one_thread():
+    with one_thread():
         run.snapshots.append(snapshot(0))
         bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
         for step in bar:
@@ -330,7 +330,7 @@ def generation_seconds(gan: GAN, n: int = 1000, repeats: int = 20) -> float:
     thread like training. Module 04 times its diffusion sampler the same way.
     """
     times = []
-    with _one_thread(), torch.inference_mode():
+    with one_thread(), torch.inference_mode():
         gan.generator(gan.noise(n))  # warm-up: the first call allocates
         for _ in range(repeats):
             start = time.perf_counter()

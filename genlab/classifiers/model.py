@@ -19,8 +19,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
-from .checks import check_array
-from .data import stratified_subset
+from ..checks import check_array
+from ..data import stratified_subset
 
 __all__ = ["LearningCurves", "accuracy", "learning_curves", "digit_critic"]
 

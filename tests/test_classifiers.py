@@ -1,28 +1,34 @@
+"""Module 01's topic, genlab.classifiers: measuring classifiers, their figures and the
+boundary explorer; and the live-figure machinery every widget shares (genlab.live)."""
+
 import base64
 import io
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
-from genlab import data, plots
-from genlab.models import learning_curves
-from genlab.widgets import (
+from genlab import classifiers, data, figures
+from genlab.checks import CheckFailed
+from genlab.classifiers import (
+    accuracy,
     boundary_explorer,
     boundary_panels,
     boundary_snapshots,
-    live_figure,
-    still,
+    digit_critic,
+    learning_curves,
 )
+from genlab.live import live_figure, still
 
 MODELS = {"generative": GaussianNB, "discriminative": lambda: LogisticRegression(C=10)}
 
 
 def test_two_views_figure_has_the_two_panels():
-    fig = plots.two_views_figure()
+    fig = classifiers.two_views_figure()
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["Generative: P(x, y) = P(y) P(x | y)", "Discriminative: P(y | x)"]
     posterior = fig.axes[1].lines[0].get_ydata()
@@ -30,7 +36,7 @@ def test_two_views_figure_has_the_two_panels():
 
 
 def test_show_digits_draws_one_image_per_digit():
-    fig = plots.show_digits(data.load_digits().X_train[:13], titles=range(13), ncols=5)
+    fig = figures.show_digits(data.load_digits().X_train[:13], titles=range(13), ncols=5)
     assert isinstance(fig, Figure)
     assert sum(bool(ax.images) for ax in fig.axes) == 13
 
@@ -47,7 +53,7 @@ def test_plot_learning_curves_draws_every_model():
         seeds=range(2),
         progress=False,
     )
-    fig = plots.plot_learning_curves(curves)
+    fig = classifiers.plot_learning_curves(curves)
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert labels == ["generative", "discriminative"]
 
@@ -82,7 +88,8 @@ def test_moving_the_slider_redraws_the_boundaries():
 
 
 def test_widgets_do_not_import_torch_for_modules_without_a_language_model():
-    code = "import sys, genlab.widgets, genlab.plots; sys.exit('torch' in sys.modules)"
+    imports = "genlab.classifiers, genlab.data, genlab.figures, genlab.live, genlab.text"
+    code = f"import sys, {imports}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -115,3 +122,46 @@ def test_a_still_puts_several_pictures_side_by_side():
     sheet = Image.open(io.BytesIO(still(box)))
     assert sheet.size == (30 + 8 + 10, 40)
     assert still(live_figure([widgets.HTML("no pictures")])) is None
+
+
+def test_learning_curves_measure_each_model_on_the_same_subsets():
+    split = data.load_wine_2d()
+    curves = learning_curves(
+        {"generative": GaussianNB, "discriminative": lambda: LogisticRegression(C=10)},
+        split.X_train,
+        split.y_train,
+        split.X_test,
+        split.y_test,
+        sizes=[6, 24, len(split.y_train)],
+        seeds=range(3),
+        progress=False,
+    )
+    assert curves.sizes.tolist() == [6, 24, len(split.y_train)]
+    for name in ("generative", "discriminative"):
+        assert curves.scores[name].shape == (3, 3)
+        assert ((0 <= curves.scores[name]) & (curves.scores[name] <= 1)).all()
+        # on the full training set every seed sees the same data
+        assert curves.std(name)[-1] == 0
+        assert curves.mean(name)[-1] > curves.mean(name)[0]
+    # golden value: scikit-learn's naive Bayes on all of the training wines
+    full = GaussianNB().fit(split.X_train, split.y_train)
+    assert curves.mean("generative")[-1] == pytest.approx(
+        accuracy(full, split.X_test, split.y_test)
+    )
+    assert "generative" in curves.table() and "±" in curves.table()
+
+
+def test_accuracy_explains_a_wrong_prediction_shape():
+    class Transposed:
+        def predict(self, X):
+            return np.zeros((1, len(X)))
+
+    with pytest.raises(CheckFailed, match=r"Transposed.predict\(X\)` to have shape \(4,\)"):
+        accuracy(Transposed(), np.zeros((4, 2)), np.zeros(4))
+
+
+def test_the_digit_critic_knows_real_digits():
+    split = data.load_digits()
+    critic = digit_critic(split)
+    assert critic.score(split.X_test, split.y_test) > 0.95
+    assert critic.predict_proba(split.X_test[:5]).shape == (5, 10)

@@ -34,9 +34,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checks import check_array
-from .lm import CharMLP, _one_thread, fit
-from .text import Vocab
+from ..checks import check_array
+from ..lm.model import CharMLP, fit
+from ..text import Vocab
+from ..threads import one_thread
 
 __all__ = [
     "DIGITS",
@@ -120,7 +121,7 @@ def recall_task(corpus: str, length: int = 64) -> RecallTask:
     marks are taken out of the prose so that the only digit in a line is the one to recall;
     every 10th paragraph is kept for testing, as `genlab.text.train_test_text` splits it.
     """
-    from .text import train_test_text
+    from ..text import train_test_text
 
     prose = re.sub(r"[0-9?]", "", corpus)
     train, test = train_test_text(prose)
@@ -181,7 +182,7 @@ class TinyAttention(nn.Module):
             (Q, K, V), each (length, dim) float64: row i belongs to position i.
         """
         check_array(np.asarray(ids), "ids", shape=(None,), dtype="i")
-        with _one_thread(), torch.inference_mode():
+        with one_thread(), torch.inference_mode():
             q, k, v = self._qkv(torch.as_tensor(np.asarray(ids))[None])
         return q[0].double().numpy(), k[0].double().numpy(), v[0].double().numpy()
 
@@ -221,7 +222,7 @@ class Trained:
 
     def predict(self, ids: np.ndarray) -> np.ndarray:
         """(n, length) lines -> (n,) the id each line's answer is predicted to be."""
-        with _one_thread(), torch.inference_mode():
+        with one_thread(), torch.inference_mode():
             return self.net(torch.as_tensor(np.asarray(ids))).argmax(-1).numpy()
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +26,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checks import check_array
+from ..checks import check_array
+from ..threads import one_thread
 
 __all__ = ["CharMLP", "NeuralLM", "Sampler", "train_lm", "windows", "complete", "entropy_bits"]
 
@@ -109,7 +109,7 @@ class NeuralLM:
 
     def batch_logits(self, contexts: np.ndarray) -> np.ndarray:
         """(n, context) ids, padded like `windows` -> (n, vocab_size) float64 logits."""
-        with _one_thread(), torch.inference_mode():
+        with one_thread(), torch.inference_mode():
             return self.net(torch.tensor(np.asarray(contexts))).double().numpy()
 
     def loss(self, ids: np.ndarray, batch_size: int = 4096) -> float:
@@ -129,21 +129,6 @@ class NeuralLM:
                 target = y[start : start + batch_size]
                 total += nn.functional.cross_entropy(logits, target, reduction="sum").item()
         return total / len(ids)
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread, then restore the setting. The course's networks are too small
-    to gain from a second thread, and beside other work (a browser, another kernel, a
-    noisy neighbour on Binder) threads that spin while they wait for each other made
-    training several times slower, and sampling a character at a time twenty times slower,
-    in our measurements. Switching costs a fraction of a microsecond."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def train_lm(
@@ -236,7 +221,7 @@ def fit(
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
     start, running = time.perf_counter(), None
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
-    with _one_thread():
+    with one_thread():
         for step in bar:
             loss = batch_loss(step)
             optimiser.zero_grad()

@@ -86,7 +86,7 @@ _HEADER = struct.Struct("!Q")
 _ARRAY_KINDS = "biufc"
 
 # Loaded in the student's kernel as `genlab_judge` (from this file) and in the judge as
-# `genlab.judge`: pickles name the functions below by the first name in both.
+# `genlab.grader.judge`: pickles name the functions below by the first name in both.
 sys.modules.setdefault("genlab_judge", sys.modules[__name__])
 
 

@@ -1,0 +1,76 @@
+"""The instructor's command, `genlab`: grade a module's hand-ins, release their feedback,
+report on the class, or play a synthetic term (`genlab demo`).
+
+`genlab grade <module> --workers 2`, `genlab release-feedback <module>`,
+`genlab report <module>`, `genlab demo`; each takes `--course` (default: here). The work is
+done by `genlab.grader.classroom` and `genlab.grader.demo`; this module only parses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from genlab.grader.classroom import grade, release_feedback, report, reports_dir
+from genlab.grader.demo import run_demo
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genlab", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    g = commands.add_parser("grade", help="autograde every submission of a module in parallel")
+    g.add_argument("module")
+    g.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)"
+    )
+    g.add_argument("--force", action="store_true", help="grade again what was graded before")
+    g.add_argument("--student", action="append", help="only this student (repeatable)")
+    g.add_argument("--course", default=".", help="the course directory (default: here)")
+    f = commands.add_parser(
+        "release-feedback", help="release feedback to the exchange's students; list the LMS's"
+    )
+    f.add_argument("module")
+    f.add_argument("--course", default=".")
+    r = commands.add_parser("report", help="grades.csv, per-question means and a histogram")
+    r.add_argument("module")
+    r.add_argument("--course", default=".")
+    d = commands.add_parser(
+        "demo", help="a synthetic class of module 01, graded from release to feedback"
+    )
+    d.add_argument("--dir", help="where to build it (default: a new temporary folder)")
+    d.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    if args.command == "grade":
+        summary = grade(
+            args.module,
+            course=args.course,
+            workers=args.workers,
+            force=args.force,
+            students=args.student,
+        )
+        print(summary)
+        print(f"  log: {reports_dir(Path(args.course).resolve(), args.module) / 'grading.log'}")
+        return 1 if summary.having("failed") else 0
+    if args.command == "release-feedback":
+        released, for_the_lms = release_feedback(args.module, course=args.course)
+        print(f"released through the exchange: {', '.join(released) or 'nobody'}")
+        if for_the_lms:
+            print(
+                f"handed in through the LMS (upload feedback/<student>/{args.module}/ there): "
+                + ", ".join(for_the_lms)
+            )
+        return 0
+    if args.command == "report":
+        print(report(args.module, course=args.course))
+        return 0
+    run_demo(args.dir, workers=args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
