@@ -7,7 +7,8 @@ A student's time is reading, answering and waiting for the runs:
   at 200 words a minute, a common figure for careful reading of technical text;
 - answering: 5 minutes for each cell the student answers (a function, a value, a question);
 - the runs: the module's median time from `bench/run.py` (rounded up to a minute), taken
-  from its results file when one exists, otherwise the figure the README gives.
+  from its results file when one exists, otherwise the figure of the "Measured cost" table
+  in docs/instructors.md.
 
 Parts headed "Optional" (a heading with the word, down to the next heading of the same or a
 higher level) are counted apart: the required path leaves them out, the whole module adds
@@ -29,7 +30,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 WORDS_PER_MINUTE = 200
 MINUTES_PER_ANSWER = 5
-# A row of the README's "Measured cost" table: "| 04 Sculpting from static | 60.0 s ..."
+# Where the measured run of each module is written down, for when no results file is given.
+COST_TABLE = ROOT / "docs" / "instructors.md"
+# A row of its "Measured cost" table: "| 04 Sculpting from static | 60.0 s ..."
 _COST_ROW = re.compile(r"^\| (\d\d) [^|]*\| ([\d.]+) s\b", re.MULTILINE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*)$", re.MULTILINE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
@@ -71,9 +74,9 @@ def estimate(counts: dict[str, float], run_seconds: float) -> tuple[int, int]:
 
 
 def run_seconds(results: Path | None) -> dict[str, float]:
-    """Each module's median run, from `results` where it has one, else from the README."""
-    readme = (ROOT / "README.md").read_text()
-    seconds = {module: float(median) for module, median in _COST_ROW.findall(readme)}
+    """Each module's median run, from `results` where it has one, else from `COST_TABLE`."""
+    table = COST_TABLE.read_text()
+    seconds = {module: float(median) for module, median in _COST_ROW.findall(table)}
     if results and results.exists():
         for row in json.loads(results.read_text())["modules"]:
             if "median_seconds" in row:
@@ -91,6 +94,11 @@ def main(argv=None) -> None:
     for path in sorted(ROOT.glob("source/*/*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         counts = count(nb)
+        if path.stem[:2] not in seconds:
+            sys.exit(
+                f"{path.stem}: no run time in the Measured cost table of "
+                f"{COST_TABLE.relative_to(ROOT)}, nor in a --bench results file"
+            )
         required, whole = estimate(counts, seconds[path.stem[:2]])
         words = counts["words"] + counts["optional_words"]
         answers = counts["answers"] + counts["optional_answers"]
