@@ -38,14 +38,15 @@ lab: install
 	  release/01-judging-vs-creating/01-judging-vs-creating.ipynb
 
 lint: install
-	$(BIN)/ruff check genlab tests bench nbgrader_config.py nbgrader_config_students.py
-	$(BIN)/ruff format --check genlab tests bench nbgrader_config.py nbgrader_config_students.py
+	$(BIN)/ruff check genlab tests bench scripts nbgrader_config.py nbgrader_config_students.py
+	$(BIN)/ruff format --check genlab tests bench scripts nbgrader_config.py nbgrader_config_students.py
 
 # Two processes, each taking whole test files (a file's fixtures are built once).
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 release: install
+	$(BIN)/python scripts/edition.py header
 	$(BIN)/nbgrader generate_assignment "*" --force --log-level=WARN
 
 bench: install
@@ -79,7 +80,7 @@ compat: install
 	    if not d.startswith('torch')))" > .venv-$$v/requirements.txt && \
 	  .venv-$$v/bin/python -m pip install -q -r .venv-$$v/requirements.txt && \
 	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab" \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab and not edition" \
 	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
 	done
 

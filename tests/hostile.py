@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import textwrap
 from dataclasses import dataclass, field
@@ -764,6 +765,15 @@ def autograde(course: Path, module: str, *args, timeout: float = 3600):
         text=True,
         timeout=timeout,
     )
+
+
+def why_not_graded(log: str, keep: int = 6000) -> str:
+    """What a failed `nbgrader autograde` says about it: every traceback of its log (nbgrader
+    logs one per hand-in it could not process, well before its last lines), then the end."""
+    tracebacks = re.findall(
+        r"^Traceback \(most recent call last\):\n.*?(?=^\[|\Z)", log, re.S | re.M
+    )
+    return ("\n".join(tracebacks)[-keep:] + "\n...\n" + log[-2000:]) if tracebacks else log[-keep:]
 
 
 def rows(course: Path, module: str, students) -> dict:

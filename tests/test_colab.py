@@ -6,14 +6,18 @@ release notebook's first cell (from release_header.ipynb) must then install genl
 turn on Colab's widget manager, and everything after it must run on ipywidgets 7.
 
 This test builds such an environment in `.venv-colab` from tests/colab-runtime.txt
-(reused while that file is unchanged, with genlab removed before every run) and runs each
-module's reference solution in it, the setup cell included. Two things are stood in for:
-the course's address in the setup cell becomes this checkout (Colab would install from
-GitHub), and `google.colab` is a small package that records that the widget manager was
-turned on (only Colab has the real one).
+(reused while that file is unchanged and its pinned versions hold, with genlab removed
+before every run) and runs each module's reference solution in it, the setup cell
+included; installing genlab must leave Colab's pinned packages as they are (pip would
+otherwise upgrade, say, IPython under Colab's running kernel). Two things are stood in for:
+the course's address in the setup cell becomes the student edition built from this
+checkout by scripts/edition.py (Colab would install the edition's tag from GitHub: the
+same files), and `google.colab` is a small package that records that the widget manager
+was turned on (only Colab has the real one).
 """
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course import ROOT, errors, hand_ins, live_figures, modules, outputs
+from course import ROOT, errors, hand_ins, live_figures, modules, outputs, script
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
@@ -49,7 +53,9 @@ print(json.dumps({
     "genlab": genlab.__file__,
     "ipywidgets": ipywidgets.__version__,
     "widget_manager": output.custom_widget_manager,
-    "absent": [m for m in ("nbgrader", "jupyterlab") if importlib.util.find_spec(m)],
+    "absent": [
+        m for m in ("nbgrader", "jupyterlab", "genlab.grader") if importlib.util.find_spec(m)
+    ],
 }))
 """
 
@@ -65,11 +71,27 @@ def _run(*args: str, cwd=None) -> str:
     return done.stdout
 
 
+def _changed_pins() -> list[str]:
+    """Colab's own packages (the pins of tests/colab-runtime.txt) at another version than
+    Colab's in the environment, or missing: what the setup cell's pip must never change."""
+    pins = dict(re.findall(r"^([\w.-]+)==(\S+)$", RUNTIME.read_text(), re.MULTILINE))
+    probe = (
+        "import json, sys, importlib.metadata as m\n"
+        "def v(n):\n"
+        "    try: return m.version(n).split('+')[0]\n"  # torch's 2.13.0+cpu is 2.13.0
+        "    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({n: v(n) for n in sys.argv[1:]}))"
+    )
+    installed = json.loads(_run("-c", probe, *pins))
+    return [f"{n} {installed[n]} (Colab: {v})" for n, v in pins.items() if installed[n] != v]
+
+
 @pytest.fixture(scope="module")
 def colab_kernel(tmp_path_factory):
     """A kernel spec that starts ipykernel in the Colab-like environment, without genlab."""
     stamp = ENV / "colab-runtime.txt"
-    if not stamp.exists() or stamp.read_text() != RUNTIME.read_text():
+    fresh = stamp.exists() and stamp.read_text() == RUNTIME.read_text()
+    if not fresh or _changed_pins():  # a run that changed Colab's packages spoils it
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(ENV)], check=True)
         _run("-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(RUNTIME))
         site = _run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
@@ -97,19 +119,27 @@ def colab_kernel(tmp_path_factory):
     return KernelSpecManager(kernel_dirs=[str(specs)])
 
 
-def _install_from_this_checkout(nb) -> None:
-    """Point the setup cell's COURSE_PACKAGE at this checkout instead of GitHub."""
+@pytest.fixture(scope="module")
+def edition(tmp_path_factory) -> Path:
+    """The student edition, built from this checkout: what the setup cell installs."""
+    out = tmp_path_factory.mktemp("edition") / "judging-to-creating"
+    script("scripts/edition.py", "edition_script").build(out)
+    return out
+
+
+def _install_from(edition: Path, nb) -> None:
+    """Point the setup cell's COURSE_PACKAGE at the edition built here instead of GitHub."""
     setup = nb.cells[0]
     lines = setup.source.splitlines()
     (i,) = [i for i, line in enumerate(lines) if line.startswith("COURSE_PACKAGE = ")]
-    lines[i] = f'COURSE_PACKAGE = "genlab @ {ROOT.as_uri()}"'
+    lines[i] = f'COURSE_PACKAGE = "genlab @ {edition.as_uri()}"'
     setup.source = "\n".join(lines)
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_reference_solution_runs_as_on_colab(module, colab_kernel, tmp_path):
+def test_reference_solution_runs_as_on_colab(module, colab_kernel, edition, tmp_path):
     nb = hand_ins(module)["reference"]
-    _install_from_this_checkout(nb)
+    _install_from(edition, nb)
     nb.cells.append(nbformat.v4.new_code_cell(REPORT))
     path = tmp_path / f"{module}.ipynb"  # alone in its folder, as in Colab's /content
     km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=colab_kernel)
@@ -124,6 +154,8 @@ def test_reference_solution_runs_as_on_colab(module, colab_kernel, tmp_path):
     assert report["ipywidgets"].startswith("7."), report["ipywidgets"]
     assert report["widget_manager"], "the setup cell turned on Colab's widget manager"
     assert report["absent"] == [], f"{report['absent']} must not be in Colab's environment"
+    changed = _changed_pins()
+    assert not changed, f"installing genlab changed Colab's own packages: {changed}"
     # every live widget displayed under ipywidgets 7 carries its still, as under 8
     assert all("image/png" in o.data for _, o in live_figures(nb))
     figures = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))

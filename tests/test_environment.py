@@ -9,6 +9,7 @@ from importlib.metadata import packages_distributions
 
 import tomllib
 from course import ROOT
+from packaging.requirements import Requirement
 
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name, where they differ
 
@@ -42,10 +43,20 @@ def test_python_range_and_ci_use_the_readme_test_command():
 
 
 def _imported(files) -> set[str]:
-    """Top-level names of the third-party packages that `files` import (lazily or not)."""
+    """Top-level names of the third-party packages that `files` import (lazily or not), but
+    for the fallbacks of older Pythons (an import in an `except ModuleNotFoundError:`)."""
     names = set()
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        fallbacks = {
+            id(inner)
+            for handler in ast.walk(tree)
+            if isinstance(handler, ast.ExceptHandler)
+            for inner in ast.walk(handler)
+        }
+        for node in ast.walk(tree):
+            if id(node) in fallbacks:
+                continue
             if isinstance(node, ast.Import):
                 names |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -61,11 +72,17 @@ def _distributions(modules: set[str]) -> set[str]:
 
 
 def _declared(*groups: str) -> set[str]:
+    """The distributions pyproject.toml declares, in `groups` and the runtime's, for this
+    Python (a requirement marked for older Pythons only is left out)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = list(project["dependencies"])
     for group in groups:
         requirements += project["optional-dependencies"][group]
-    return {_name(r).replace("_", "-") for r in requirements}
+    return {
+        _name(r).replace("_", "-")
+        for r in requirements
+        if Requirement(r).marker is None or Requirement(r).marker.evaluate()
+    }
 
 
 def test_every_imported_package_is_declared_where_it_is_needed():

@@ -27,6 +27,7 @@ from hostile import (
     rows,
     secrets,
     unmet,
+    why_not_graded,
 )
 
 pytestmark = pytest.mark.grading
@@ -58,7 +59,7 @@ def graded(tmp_path_factory):
     for student in HONEST:
         hand_in(course, MODULE, student, cases[student])
     alone = autograde(course, MODULE)
-    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert alone.returncode == 0, why_not_graded(alone.stderr)
     before = rows(course, MODULE, HONEST)
     for student, case in cases.items():
         if student not in HONEST:
@@ -81,7 +82,7 @@ def _text(nb) -> str:
 
 
 def test_plain_nbgrader_autograde_grades_the_whole_class(graded):
-    assert graded.together.returncode == 0, graded.together.stderr[-3000:]
+    assert graded.together.returncode == 0, why_not_graded(graded.together.stderr)
     assert set(rows(graded.course, MODULE, STUDENTS)) == set(STUDENTS)
 
 

@@ -26,6 +26,7 @@ from hostile import (
     rows,
     secrets,
     unmet,
+    why_not_graded,
 )
 
 pytestmark = pytest.mark.grading
@@ -48,7 +49,7 @@ def graded(tmp_path_factory):
     for module, cases in classes.items():
         hand_in(course, module, "honest-half", cases["honest-half"])
         alone = autograde(course, module, timeout=900)
-        assert alone.returncode == 0, alone.stderr[-3000:]
+        assert alone.returncode == 0, why_not_graded(alone.stderr)
         before[module] = rows(course, module, ["honest-half"])
         for student, case in cases.items():
             if student != "honest-half":
@@ -69,7 +70,7 @@ def graded(tmp_path_factory):
 @pytest.mark.parametrize("module", [M03, M04, M05])
 def test_plain_nbgrader_autograde_grades_every_class(graded, module):
     result = graded.together[module]
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, why_not_graded(result.stderr)
     assert len(result.stdout + result.stderr) < 2**20  # the log stays small too
     students = list(graded.classes[module])
     assert set(rows(graded.course, module, students)) == set(students)
@@ -120,7 +121,7 @@ def test_no_connection_is_made_to_a_socket_the_submission_names(graded):
 @pytest.mark.parametrize("module", [M03, M04, M05])
 def test_feedback_is_made_for_everyone_and_never_carries_a_hidden_value(graded, module):
     result = graded.feedback[module]
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, why_not_graded(result.stderr)
     students = list(graded.classes[module])
     hidden = secrets(graded.course, module, students)
     for student in students:

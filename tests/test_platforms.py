@@ -19,16 +19,27 @@ from course import (
     nbgrader_meta,
     read,
     release_notebook,
+    script,
 )
 from nbclient import NotebookClient
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli, pytest's own TOML parser, is the same
+    import tomli as tomllib
+
 MODULES = modules()
-# the one place the course's address is set: the setup cell's COURSE_PACKAGE
+# The setup cell installs the student edition at this version's tag, never a branch; both
+# are set in pyproject.toml only ([project] version, [tool.genlab] edition), and
+# scripts/edition.py writes them into release_header.ipynb.
 PACKAGE = re.compile(
     r'^COURSE_PACKAGE = "genlab @ git\+https://github\.com/(?P<repo>[\w.-]+/[\w.-]+)'
-    r'@(?P<branch>[\w.-]+)"$',
+    r'@v(?P<version>[\w.+-]+)"$',
     re.MULTILINE,
 )
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+VERSION = PYPROJECT["project"]["version"]
+EDITION = PYPROJECT["tool"]["genlab"]["edition"]
 STUB = "not written yet: replace this line with your code"
 
 
@@ -37,9 +48,23 @@ def _setup_cell():
     return cell
 
 
+def test_the_setup_cell_installs_this_version_of_the_edition():
+    found = PACKAGE.search(_setup_cell().source)
+    assert found, "COURSE_PACKAGE names genlab at a version tag of the edition on GitHub"
+    assert (found["repo"], found["version"]) == (EDITION, VERSION), (
+        "COURSE_PACKAGE must install this version from [tool.genlab] edition: `make release`"
+    )
+
+
+def test_the_setup_cell_is_what_scripts_edition_writes():
+    edition = script("scripts/edition.py", "edition_script")
+    assert HEADER.read_text() == edition.header_text(), (
+        f"{HEADER.name} is out of date: `make release` rewrites it and release/"
+    )
+
+
 def test_every_release_notebook_opens_with_the_setup_cell():
     setup = _setup_cell()
-    assert PACKAGE.search(setup.source), "COURSE_PACKAGE names genlab on the course's GitHub"
     for module in MODULES:
         first = read(release_notebook(module)).cells[0]
         assert (first.cell_type, first.source) == ("code", setup.source), module
@@ -56,15 +81,15 @@ def test_the_setup_cell_does_nothing_outside_colab():
 
 
 def test_readme_opens_every_module_in_colab_and_the_course_on_binder():
-    found = PACKAGE.search(_setup_cell().source)
-    repo, branch = found["repo"], found["branch"]
+    """The README's links open the published edition (at main: the README is the
+    edition's too, and a link names no version)."""
     readme = (ROOT / "README.md").read_text()
     for module in MODULES:
         path = f"release/{module}/{module}.ipynb"
-        colab = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{path}"
+        colab = f"https://colab.research.google.com/github/{EDITION}/blob/main/{path}"
         assert colab in readme, f"README needs the Colab link of {module}: {colab}"
     first = f"release/{MODULES[0]}/{MODULES[0]}.ipynb"
-    binder = f"https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=lab/tree/{first}"
+    binder = f"https://mybinder.org/v2/gh/{EDITION}/main?urlpath=lab/tree/{first}"
     assert f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})" in readme
 
 
