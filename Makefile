@@ -6,7 +6,7 @@
 #   make bench     time and measure every module, grading a class (bench/grading.py) and
 #                  the hostile class (bench/hostile.py)
 #   make demo      a synthetic class of module 01 taken through a whole term
-#   make compat    genlab's unit tests on the oldest and newest supported Pythons
+#   make compat    genlab's unit tests on the oldest supported Python and the newest two
 #   make edition   build the student edition in edition/ (docs/instructors.md, "Publishing")
 #   make update    refresh constraints.txt: install the newest versions, run every test, pin
 PYTHON ?= python3
@@ -89,12 +89,15 @@ compat: install
 edition: install
 	$(BIN)/python scripts/edition.py build edition
 
-# Install the newest versions allowed by pyproject.toml, run every test, and only then pin
-# them in constraints.txt (torch stays pinned by TORCH).
+# Install the newest versions allowed by pyproject.toml, pin them in constraints.txt and run
+# every test with them; if a test fails, the old pins come back (torch stays pinned by TORCH).
 update:
 	rm -rf $(VENV)
 	$(MAKE) install CONSTRAINTS=
-	$(MAKE) test
+	cp constraints.txt constraints.txt.old
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v -i -E '^(torch|genlab)[=@ ]' \
 	  | { echo "# Written by make update: the versions the whole suite passed with."; cat; } \
 	  > constraints.txt
+	touch $(BIN)/.installed  # installed just now, with exactly these versions
+	$(MAKE) test || { mv constraints.txt.old constraints.txt; rm -f $(BIN)/.installed; exit 1; }
+	rm constraints.txt.old

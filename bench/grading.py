@@ -1,7 +1,7 @@
 """Grading a class: `genlab grade` with N workers against nbgrader's serial autograde.
 
 A scratch course gets 20 submissions of one module (by default module 01): a third right,
-a third partly right, a third handed in as released, built by `genlab.grader.demo.class_of`.
+a third partly right, a third handed in as released, built by `genlab.grader.handins.class_of`.
 Three ways to process them are timed from the command line, each on a fresh copy:
 
 * `nbgrader autograde <module>`: nbgrader's serial grading, what instructors run today;

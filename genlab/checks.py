@@ -12,7 +12,7 @@ Only the `score_*` functions, meant to be a test cell's last line, return a numb
 
 `in_place` marks what a test lets the function under test change (a random generator it
 draws from, the players it trains): under the autograder, only what is marked comes back
-changed from a call, and a call that changes anything else fails (see docs/judge.md).
+changed from a call, and a call that changes anything else fails.
 In a notebook it only returns what it is given.
 
 What this module leaves out: it knows no answers. The tests in each notebook hold

@@ -10,6 +10,11 @@ HTML export) shows the still in its place. `make_live` makes a box live and reco
 each redraw took in the kernel (`box.redraw_seconds`); `explorers` lists them for the
 benchmark. A topic's widget lives with its model (`genlab.lm.widget`, ...).
 
+Each widget states, where it is made, the moves that exercise it (`changes`) and its own
+redraw budget where it differs from 100 ms: they are part of what the widget promises, like
+a docstring, and both its unit tests and the benchmark play them. How those moves are
+timed and summarised is the benchmark's alone (bench/latency.py).
+
 What this module leaves out: animation and styling options.
 """
 

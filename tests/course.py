@@ -87,8 +87,8 @@ def copy_course(dest: Path) -> Path:
     caches = shutil.ignore_patterns(
         ".git", ".venv*", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info"
     )
-    # Grading output and local folders, at the course's root only: genlab/templates/feedback
-    # is the feedback page, not feedback.
+    # Grading output and local folders, at the course's root only:
+    # genlab/grader/templates/feedback is the feedback page, not feedback.
     at_root = {"artifacts", "submitted", "autograded", "feedback", "gradebook.db", "exchange"}
     at_root |= {"downloaded", "reports", "bench"}
 

@@ -42,7 +42,7 @@ HONEST = ("honest-right", "honest-half", "honest-blank")
 class Case:
     build: object  # () -> notebook, or None for a file that is not one
     expected: object  # "full", "zero", "partial" or {grade_id: points}
-    why: str = ""  # what it does, for the README's table
+    why: str = ""  # what it does, for the table in docs/instructors.md
     beside: dict = field(default_factory=dict)  # name -> link target, put in submitted/
 
 

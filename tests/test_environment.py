@@ -113,3 +113,7 @@ def test_the_install_is_pinned_by_the_constraints_file():
     declared = _declared("grader", "lab", "dev") - {"torch"}  # torch: pinned by the Makefile
     assert not declared - set(pins), f"not pinned: {sorted(declared - set(pins))}"
     assert "genlab" not in pins and "torch" not in pins
+    # CI installs through the Makefile, so with these pins, and installs nothing by itself
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.findall(r"^make (\w+)$", ci, re.M) == ["compat", "test"]
+    assert not re.search(r"\bpip\b", ci) and "CONSTRAINTS" not in ci

@@ -125,6 +125,10 @@ def test_the_judges_helpers_stay_in_the_judge(socket_path):
         "        model.seen = [[-1]]\n"
         "    except AttributeError:\n"
         "        found['write'] = 'refused'\n"
+        "    try:\n"
+        "        model._id = 1\n"  # pointing it at another of the judge's objects
+        "    except AttributeError:\n"
+        "        found['retarget'] = 'refused'\n"
         "    found['seen'] = model.seen\n"
         "    return out, found\n",
     )
@@ -145,6 +149,7 @@ def test_the_judges_helpers_stay_in_the_judge(socket_path):
         "type": "JudgeObject",
         "code": False,
         "write": "refused",
+        "retarget": "refused",
         "seen": cell["spy"].seen,
     }
 

@@ -9,6 +9,7 @@ on a small package built here that breaks it.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 import subprocess
@@ -112,6 +113,27 @@ def private_imports(root: Path) -> list[str]:
     return bad
 
 
+def topic_of(name: str, root: Path) -> str | None:
+    """The topic a module belongs to: a subpackage of the runtime (not the grader)."""
+    parts = name.split(".")
+    if len(parts) > 1 and (root / parts[1]).is_dir() and parts[1] != "grader":
+        return parts[1]
+    return None
+
+
+def reaching_into_topics(root: Path) -> list[str]:
+    """Imports of another topic's inner modules: a topic is used through its __init__."""
+    mods = modules(root)
+    bad = []
+    for name, path in mods.items():
+        for target, _, line in imports(name, path, set(mods)):
+            theirs = topic_of(target, root)
+            inner = target.count(".") >= 2
+            if theirs and inner and theirs != topic_of(name, root) and target in mods:
+                bad.append(f"{path.relative_to(root.parent)}:{line} reaches into {target}")
+    return bad
+
+
 def grader_imports(root: Path) -> list[str]:
     """Imports of the grader by a module of the students' runtime."""
     mods = modules(root)
@@ -154,24 +176,74 @@ def test_no_module_imports_a_private_name_of_another():
     assert private_imports(PACKAGE) == []
 
 
-def test_the_tools_take_no_private_name_of_the_package_or_of_the_tests():
-    """bench/ and scripts/ use genlab's public names and the tests' shared modules' public ones."""
-    bad = []
-    for path in [*(ROOT / "bench").glob("*.py"), *(ROOT / "scripts").glob("*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                ours = node.module.split(".")[0] in ("genlab", "course", "hostile", "conftest")
-                ours |= node.module.startswith("test_")
+SHARED = ("genlab", "course", "hostile", "conftest")  # what the tools may import, publicly
+
+
+def private_uses(path: Path) -> list[str]:
+    """A tool's imports of private names of genlab or of the tests' shared modules, of a test
+    file, and its reads of private attributes of the modules it imported from them."""
+    bad, bound = [], set()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in SHARED:
+                    bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.startswith("test_"):
+                bad.append(f"{node.lineno}: imports the test file {node.module}")
+            elif node.module.split(".")[0] in SHARED:
                 hidden = [a.name for a in node.names if _private(a.name)]
-                if ours and (hidden or node.module.startswith("test_")):
-                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.module} {hidden}")
-    assert bad == []
+                bad += [f"{node.lineno}: takes {node.module}.{n}" for n in hidden]
+                bound |= {a.asname or a.name for a in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                bad.append(f"{node.lineno}: reads {base.id}...{node.attr}")
+    return bad
+
+
+def test_the_tools_take_no_private_name_of_the_package_or_of_the_tests(tmp_path):
+    """bench/ and scripts/ use genlab's public names and the tests' shared modules' public ones."""
+    tools = [*(ROOT / "bench").glob("*.py"), *(ROOT / "scripts").glob("*.py")]
+    assert {p.name for p in tools} >= {"run.py", "latency.py", "hostile.py", "edition.py"}
+    assert {str(p.relative_to(ROOT)): private_uses(p) for p in tools if private_uses(p)} == {}
+    broken = tmp_path / "tool.py"
+    broken.write_text(
+        "import genlab.live as live\nfrom course import _secret, copy_course\n"
+        "from test_hostile import CONFIG\nlive._LIVE.clear()\ncopy_course._cache\n"
+    )
+    assert sorted(private_uses(broken)) == [
+        "2: takes course._secret",
+        "3: imports the test file test_hostile",
+        "4: reads live..._LIVE",
+        "5: reads copy_course..._cache",
+    ]
+
+
+def test_a_topic_is_used_through_its_init():
+    assert reaching_into_topics(PACKAGE) == []
+    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "risks"):
+        package = importlib.import_module(f"genlab.{topic}")
+        inner = [m for m in modules(PACKAGE) if m.startswith(f"genlab.{topic}.")]
+        public = {
+            n
+            for m in inner
+            for n in getattr(importlib.import_module(m), "__all__", [])
+            if m.rsplit(".", 1)[1] in ("model", "figures", "widget", "measure", "recall", "scaling")
+        }
+        assert set(package.__all__) == public, topic
+        assert all(hasattr(package, n) for n in package.__all__), topic
 
 
 def test_no_import_circles():
     edges = graph(PACKAGE)
-    assert "genlab.lm.model" in edges["genlab.ingredients.recall"]  # the graph sees imports
-    assert "genlab.lm" in edges["genlab.ingredients.recall"]  # and the packages they run
+    assert "genlab.lm" in edges["genlab.ingredients.recall"]  # the graph sees imports
+    assert "genlab.lm.model" in edges["genlab.lm.widget"]  # relative ones too
+    assert "genlab.lm" not in edges["genlab.lm.widget"]  # but for the importer's own
     assert cycles(edges) == []
 
 
@@ -199,6 +271,8 @@ def broken(tmp_path) -> Path:
         "c.py": "from pkg.a import _secret\nfrom .grader._wire import send\n",
         "topic/__init__.py": "from .model import run\n",
         "topic/model.py": "from ..a import helper\nfrom .. import c\n",
+        "other/__init__.py": "from .model import go\n",
+        "other/model.py": "from ..topic.model import run\nfrom ..topic import run as fine\n",
         "grader/__init__.py": "",
         "grader/_wire.py": "def send(): pass\n",
     }
@@ -215,6 +289,7 @@ def test_the_checks_catch_a_package_that_breaks_them(broken):
         "pkg/c.py:2 takes pkg.grader._wire.send",
     ]
     assert grader_imports(broken) == ["pkg/c.py:2 imports pkg.grader._wire"]
+    assert reaching_into_topics(broken) == ["pkg/other/model.py:1 reaches into pkg.topic.model"]
     assert "pkg" not in graph(broken)["pkg.topic.model"]  # a module's own packages: no edge
     assert "pkg.a" in graph(broken)["pkg.topic.model"]
 

@@ -1,7 +1,7 @@
 """Module 01, judging vs creating: classifiers measured, their figures and the boundary explorer.
 
 `model` measures the student's classifiers (accuracy, learning curves) and builds the
-critic of generated digits that modules 03, 04 and 06 share; `figures` draws the two views
+critic of generated digits that modules 03 and 04 share; `figures` draws the two views
 of one data set, learning curves and decision boundaries; `widget` is the explorer of
 both models' boundaries against the training-set size.
 

@@ -13,9 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-from genlab.grader.classroom import grade, release_feedback, report, reports_dir
-from genlab.grader.demo import run_demo
-
 __all__ = ["main"]
 
 
@@ -44,6 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--dir", help="where to build it (default: a new temporary folder)")
     d.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
+    try:
+        from genlab.grader.classroom import grade, release_feedback, report, reports_dir
+        from genlab.grader.demo import run_demo
+    except ModuleNotFoundError as missing:  # installed without the grader's extra
+        print(
+            f"genlab {args.command} needs {missing.name}, from the grader's extra: "
+            "pip install 'genlab[grader]'",
+            file=sys.stderr,
+        )
+        return 2
 
     if args.command == "grade":
         summary = grade(

@@ -477,6 +477,12 @@ class JudgeObject:
     def __call__(self, *args, **kwargs):
         return object.__getattribute__(self, "_link").callback("call", self, args, kwargs)
 
+    def __setattr__(self, name, value):
+        raise AttributeError("a helper of the judge cannot be changed by the student's code")
+
+    def __delattr__(self, name):
+        raise AttributeError("a helper of the judge cannot be changed by the student's code")
+
     def __getattr__(self, name):
         if name.startswith("_"):
             raise AttributeError(name)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..checks import check_array
-from ..lm.model import CharMLP, fit
+from ..lm import CharMLP, fit
 from ..text import Vocab
 from ..threads import one_thread
 

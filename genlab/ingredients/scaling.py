@@ -89,7 +89,7 @@ def data_curve(
     Returns:
         A `DataCurve`, one entry per fraction, in the order given.
     """
-    from ..lm.model import train_lm
+    from ..lm import train_lm
 
     check_array(np.asarray(fractions, dtype=float), "fractions", shape=(None,), low=1e-9, high=1)
     options = {"context": 8, "hidden": 128, "dropout": 0.1, "lr": 4e-3, "seed": 0} | lm_kwargs

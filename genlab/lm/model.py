@@ -29,7 +29,16 @@ from tqdm.auto import tqdm
 from ..checks import check_array
 from ..threads import one_thread
 
-__all__ = ["CharMLP", "NeuralLM", "Sampler", "train_lm", "windows", "complete", "entropy_bits"]
+__all__ = [
+    "CharMLP",
+    "NeuralLM",
+    "Sampler",
+    "train_lm",
+    "fit",
+    "windows",
+    "complete",
+    "entropy_bits",
+]
 
 
 class CharMLP(nn.Module):
