@@ -227,7 +227,12 @@ def test_the_tools_take_no_private_name_of_the_package_or_of_the_tests(tmp_path)
 def test_a_topic_is_used_through_its_init():
     assert reaching_into_topics(PACKAGE) == []
     for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "risks"):
-        package = importlib.import_module(f"genlab.{topic}")
+        try:
+            package = importlib.import_module(f"genlab.{topic}")
+        except ModuleNotFoundError as missing:  # the compatibility run has no torch
+            if missing.name != "torch":
+                raise
+            continue
         inner = [m for m in modules(PACKAGE) if m.startswith(f"genlab.{topic}.")]
         public = {
             n
