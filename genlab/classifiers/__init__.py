@@ -8,20 +8,10 @@ both models' boundaries against the training-set size.
 A notebook imports the topic (`from genlab import classifiers`) and finds every public name here.
 """
 
-from .figures import plot_boundaries, plot_learning_curves, two_views_figure
-from .model import LearningCurves, accuracy, digit_critic, learning_curves
-from .widget import BoundaryPanels, boundary_explorer, boundary_panels, boundary_snapshots
+from . import figures, model, widget
+from .figures import *  # noqa: F403
+from .model import *  # noqa: F403
+from .widget import *  # noqa: F403
 
-__all__ = [
-    "LearningCurves",
-    "accuracy",
-    "learning_curves",
-    "digit_critic",
-    "two_views_figure",
-    "plot_learning_curves",
-    "plot_boundaries",
-    "BoundaryPanels",
-    "boundary_panels",
-    "boundary_snapshots",
-    "boundary_explorer",
-]
+# every public name of the topic, as its parts list them
+__all__ = [*model.__all__, *figures.__all__, *widget.__all__]

@@ -8,34 +8,10 @@ the student's reverse step; `figures` draws the schedule, training, guidance and
 A notebook imports the topic (`from genlab import diffusion`) and finds every public name here.
 """
 
-from .figures import plot_denoiser_training, plot_guidance, plot_schedule, plot_speed
-from .model import NO_LABEL, Denoiser, Samples, T, Training, digits_denoiser, sample, train_denoiser
-from .widget import (
-    denoising_snapshots,
-    diffusion_stepper,
-    guidance_slider,
-    guidance_snapshots,
-    noising_slider,
-    noising_snapshots,
-)
+from . import figures, model, widget
+from .figures import *  # noqa: F403
+from .model import *  # noqa: F403
+from .widget import *  # noqa: F403
 
-__all__ = [
-    "T",
-    "NO_LABEL",
-    "Denoiser",
-    "digits_denoiser",
-    "Training",
-    "train_denoiser",
-    "Samples",
-    "sample",
-    "plot_schedule",
-    "plot_denoiser_training",
-    "plot_guidance",
-    "plot_speed",
-    "denoising_snapshots",
-    "diffusion_stepper",
-    "noising_snapshots",
-    "noising_slider",
-    "guidance_snapshots",
-    "guidance_slider",
-]
+# every public name of the topic, as its parts list them
+__all__ = [*model.__all__, *figures.__all__, *widget.__all__]

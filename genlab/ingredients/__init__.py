@@ -8,49 +8,11 @@ the data curve, the rates and attention strips; `widget` shows where each positi
 A notebook imports the topic (`from genlab import ingredients`) and finds every public name here.
 """
 
-from .figures import (
-    AttentionFigure,
-    plot_accuracy_by_distance,
-    plot_attention_strips,
-    plot_data_curve,
-    plot_rates,
-)
-from .recall import (
-    DIGITS,
-    QUERY,
-    RecallTask,
-    TinyAttention,
-    Trained,
-    WindowModel,
-    accuracy_by_distance,
-    recall_task,
-    train_recall,
-)
-from .scaling import MODEL_SIZES, DataCurve, data_curve, python_matmul, time_matmul
-from .widget import AttentionView, attention_explorer, attention_snapshots, attention_view
+from . import figures, recall, scaling, widget
+from .figures import *  # noqa: F403
+from .recall import *  # noqa: F403
+from .scaling import *  # noqa: F403
+from .widget import *  # noqa: F403
 
-__all__ = [
-    "DataCurve",
-    "data_curve",
-    "python_matmul",
-    "time_matmul",
-    "MODEL_SIZES",
-    "DIGITS",
-    "QUERY",
-    "RecallTask",
-    "recall_task",
-    "TinyAttention",
-    "WindowModel",
-    "Trained",
-    "train_recall",
-    "accuracy_by_distance",
-    "plot_data_curve",
-    "plot_rates",
-    "plot_accuracy_by_distance",
-    "AttentionFigure",
-    "plot_attention_strips",
-    "AttentionView",
-    "attention_view",
-    "attention_snapshots",
-    "attention_explorer",
-]
+# every public name of the topic, as its parts list them
+__all__ = [*scaling.__all__, *recall.__all__, *figures.__all__, *widget.__all__]

@@ -9,26 +9,10 @@ top-k and top-p.
 A notebook imports the topic (`from genlab import lm`) and finds every public name here.
 """
 
-from .figures import draw_next_tokens, plot_bigram, plot_fact_check, plot_sweep, plot_training
-from .model import CharMLP, NeuralLM, Sampler, complete, entropy_bits, fit, train_lm, windows
-from .widget import NextTokenView, next_token_view, temperature_explorer, temperature_snapshots
+from . import figures, model, widget
+from .figures import *  # noqa: F403
+from .model import *  # noqa: F403
+from .widget import *  # noqa: F403
 
-__all__ = [
-    "CharMLP",
-    "NeuralLM",
-    "Sampler",
-    "train_lm",
-    "windows",
-    "complete",
-    "entropy_bits",
-    "fit",
-    "draw_next_tokens",
-    "plot_bigram",
-    "plot_training",
-    "plot_sweep",
-    "plot_fact_check",
-    "NextTokenView",
-    "next_token_view",
-    "temperature_snapshots",
-    "temperature_explorer",
-]
+# every public name of the topic, as its parts list them
+__all__ = [*model.__all__, *figures.__all__, *widget.__all__]

@@ -6,49 +6,10 @@
 A notebook imports the topic (`from genlab import risks`) and finds every public name here.
 """
 
-from .figures import (
-    RISK_PANELS,
-    mark_risks,
-    plot_amplification,
-    plot_confidence,
-    plot_detectors,
-    plot_responses,
-    plot_risks,
-)
-from .measure import (
-    JOBS,
-    Draws,
-    RiskSweep,
-    bias_prompt,
-    detector_accuracy,
-    digit_asked,
-    draw,
-    pronoun_share,
-    risk_sweep,
-    skewed_corpus,
-    whole_lines,
-)
-from .widget import risk_dashboard, risk_snapshots
+from . import figures, measure, widget
+from .figures import *  # noqa: F403
+from .measure import *  # noqa: F403
+from .widget import *  # noqa: F403
 
-__all__ = [
-    "Draws",
-    "draw",
-    "whole_lines",
-    "JOBS",
-    "skewed_corpus",
-    "bias_prompt",
-    "pronoun_share",
-    "detector_accuracy",
-    "digit_asked",
-    "RiskSweep",
-    "risk_sweep",
-    "plot_confidence",
-    "plot_amplification",
-    "plot_detectors",
-    "plot_risks",
-    "mark_risks",
-    "plot_responses",
-    "RISK_PANELS",
-    "risk_snapshots",
-    "risk_dashboard",
-]
+# every public name of the topic, as its parts list them
+__all__ = [*measure.__all__, *figures.__all__, *widget.__all__]
