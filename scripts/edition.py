@@ -15,16 +15,16 @@ this version: a notebook released with version 0.2.0 installs 0.2.0 on Colab for
 as the tag exists, never a moving branch. `make release` runs it before
 `nbgrader generate_assignment`. The same input gives the same bytes.
 
-`build` writes into OUT (deleted first, if it holds an earlier edition): `release/` as
-it is; `genlab/` without `genlab/grader/`; a `pyproject.toml` that installs only that
-runtime; an `environment.yml` for Binder with the runtime's packages and JupyterLab;
-`LICENSE`; and `README.md`, this repository's README without its blocks between the
-lines `<!-- instructors -->` and `<!-- /instructors -->`, its relative links to what the
-edition leaves out made plain text (`docs/modules/` comes along when the README links
-into it). Then it checks what it wrote, and deletes it and exits with 1 if any of it
-gives something away: a file of `source/`, `tests/` or the grader, a line of a
-solution or of a hidden test, a model answer, an import of the grader in the runtime,
-a link that leads nowhere.
+`build` writes into OUT (emptied first but for a clone's `.git`, if it holds an earlier
+edition): `release/` as it is; `genlab/` without `genlab/grader/`; a `pyproject.toml` that
+installs only that runtime; an `environment.yml` for Binder with the runtime's packages
+and JupyterLab; `LICENSE`; and `README.md`, this repository's README without its blocks
+between the lines `<!-- instructors -->` and `<!-- /instructors -->`, its relative links
+to what the edition leaves out made plain text (`docs/modules/` comes along when the
+README links into it). Then it checks what it wrote, and empties it again and exits with 1 if
+any of it gives something away: a file of `source/`, `tests/` or the grader, a line of a
+solution or of a hidden test, a model answer, an import of the grader in the runtime, a
+link that leads nowhere.
 
 What it leaves out: `source/`, `tests/`, `bench/`, `scripts/`, the grader and its
 templates, nbgrader's configuration (the edition has no nbgrader: students check their
@@ -45,6 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+# nbgrader's regions, as the source notebooks use them (code and markdown cells alike)
+from genlab.grader.handins import REGION
 
 try:
     import tomllib
@@ -77,11 +80,6 @@ FORBIDDEN = (
 )
 CACHES = ("__pycache__", "*.pyc", "*.egg-info", ".ipynb_checkpoints", ".DS_Store")
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name, where they differ
-# nbgrader's markers, as the source notebooks use them (code and markdown cells alike)
-REGION = re.compile(
-    r"^[ \t]*### BEGIN (SOLUTION|HIDDEN TESTS)[ \t]*\n(.*?)^[ \t]*### END \1[ \t]*$",
-    re.S | re.M,
-)
 # A region's line shorter than this is syntax, a literal or an idiom (`return out`,
 # `means = []`, `e = np.exp(z)`, `patterns = [`, `break`): any file may hold it and it gives
 # nothing away; the runtime's own code holds several. Every region of the six modules has a
