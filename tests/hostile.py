@@ -771,7 +771,10 @@ def why_not_graded(log: str, keep: int = 6000) -> str:
     """What a failed `nbgrader autograde` says about it: every traceback of its log (nbgrader
     logs one per hand-in it could not process, well before its last lines), then the end."""
     tracebacks = re.findall(
-        r"^Traceback \(most recent call last\):\n.*?(?=^\[|\Z)", log, re.S | re.M
+        r"^(?:\[\w+ \| ERROR\] )?(?:Traceback \(most recent call last\):|While processing)"
+        r".*?(?=^\[|\Z)",
+        log,
+        re.S | re.M,
     )
     return ("\n".join(tracebacks)[-keep:] + "\n...\n" + log[-2000:]) if tracebacks else log[-keep:]
 

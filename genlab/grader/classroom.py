@@ -10,13 +10,20 @@ score of every question, a histogram of totals and the submissions that failed t
 The instructor's command, `genlab` (`genlab.grader.cli`), calls these.
 
 Each submission is graded in nbgrader's pipeline as `nbgrader_config.py` sets it up, so in
-the sandbox and with the judge of `genlab.grader.preprocessors`. What this module leaves
-out: grading on several machines (a JupyterHub with one grader is the limit here).
+the sandbox and with the judge of `genlab.grader.preprocessors`.
+
+A class too large for one machine is graded by several, each with its own copy of the
+course and all with one gradebook on a database server (nbgrader's `db_url`): `grade(...,
+shard=(k, n))` takes the k-th of n disjoint shards of the students, the same on every host.
+A host that dies mid-run is started again with the same command: what it finished is kept
+(a record per student in reports/<module>/graded/, written once nbgrader has), what it had
+begun is graded again, and the gradebook's keys keep one row per grade.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -24,6 +31,7 @@ import sqlite3
 import sys
 import textwrap
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -38,6 +46,8 @@ __all__ = [
     "ClassReport",
     "auto_scores",
     "grade",
+    "in_shard",
+    "parse_shard",
     "release_feedback",
     "report",
 ]
@@ -194,15 +204,70 @@ def _submitted(course: Path, module: str) -> list[str]:
     return sorted(p.parent.name for p in (course / "submitted").glob(f"*/{module}") if p.is_dir())
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "k/n" -> (k, n), with 1 <= k <= n; a clear error otherwise."""
+    k, slash, n = text.partition("/")
+    if not (slash and k.strip().isdigit() and n.strip().isdigit()) or not 1 <= int(k) <= int(n):
+        raise ValueError(f"a shard is k/n with 1 <= k <= n, e.g. 2/4; got {text!r}")
+    return int(k), int(n)
+
+
+def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
+    """Whether `student` belongs to shard (k, n): the same answer on every host and Python
+    (CRC-32 of the id, not `hash`, which each interpreter salts), so n hosts given 1/n ... n/n
+    grade every student exactly once."""
+    if shard is None:
+        return True
+    k, n = shard
+    return zlib.crc32(student.encode()) % n == k - 1
+
+
+def _fingerprint(course: Path, module: str, student: str) -> str:
+    """What was handed in, as nbgrader's autograde sees it: names, sizes and times of the files."""
+    folder = course / "submitted" / student / module
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        h.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _finished_record(course: Path, module: str, student: str) -> Path:
+    return reports_dir(course, module) / "graded" / f"{student}.json"
+
+
+def _mark_finished(course: Path, module: str, student: str) -> None:
+    """Written only after nbgrader has written the student's grades and notebooks."""
+    path = _finished_record(course, module, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_text(json.dumps({"handed_in": _fingerprint(course, module, student)}))
+    os.replace(partial, path)  # atomic: a record is whole or absent
+
+
 def _interrupted(course: Path, module: str, student: str) -> bool:
-    """A grading stopped half-way (a killed process) leaves notebooks missing from autograded/."""
+    """Whether a grading of this hand-in began and never finished (a killed process or host).
+
+    nbgrader writes the student's folder in autograded/ before it runs the notebook, so a
+    folder there proves nothing; only the record `_mark_finished` writes afterwards does.
+    """
     done = course / "autograded" / student / module
+    if not done.is_dir():
+        return False
     handed_in = (course / "submitted" / student / module).glob("*.ipynb")
-    return done.is_dir() and any(not (done / nb.name).exists() for nb in handed_in)
+    if any(not (done / nb.name).exists() for nb in handed_in):
+        return True
+    record = _finished_record(course, module, student)
+    try:
+        finished = json.loads(record.read_text())["handed_in"]
+    except (OSError, ValueError, KeyError):
+        return True
+    return finished != _fingerprint(course, module, student)
 
 
 def _check_released(course: Path, module: str) -> None:
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import OperationalError
 
     api = _nbgrader_api(course)
     db_url = api.coursedir.db_url
@@ -211,14 +276,25 @@ def _check_released(course: Path, module: str) -> None:
             f"There is no gradebook at {db_url}: run `nbgrader generate_assignment {module}` "
             f"in {course} first."
         )
-    with Gradebook(db_url, api.coursedir.course_id) as gb:
-        try:
+    try:
+        with Gradebook(db_url, api.coursedir.course_id) as gb:
             gb.find_assignment(module)
-        except MissingEntry:
-            raise SystemExit(
-                f"{module} is not in the gradebook: run `nbgrader generate_assignment {module}` "
-                f"in {course} first."
-            ) from None
+    except MissingEntry:
+        raise SystemExit(
+            f"{module} is not in the gradebook: run `nbgrader generate_assignment {module}` "
+            f"in {course} first."
+        ) from None
+    except OperationalError as error:  # a database server that cannot be reached
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise SystemExit(
+            f"The gradebook at {_without_password(db_url)} cannot be opened: {reason}\n"
+            "Is the database server running, and does c.CourseDirectory.db_url in "
+            "nbgrader_config.py name it?"
+        ) from None
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def grade(
@@ -228,6 +304,7 @@ def grade(
     workers: int = 2,
     force: bool = False,
     students: list[str] | None = None,
+    shard: tuple[int, int] | None = None,
     progress: bool = True,
 ) -> GradingSummary:
     """Autograde every submission of `module` in submitted/ with `workers` processes.
@@ -244,14 +321,18 @@ def grade(
             cores // workers threads.
         force: grade again what was graded before.
         students: only these students (default: everyone with a submission).
+        shard: (k, n): only the k-th of n disjoint shards of the students (`in_shard`), for
+            n hosts sharing one gradebook on a database server.
     """
     course = Path(course).resolve()
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    if shard is not None:
+        parse_shard(f"{shard[0]}/{shard[1]}")
     _check_released(course, module)
-    handed_in = _submitted(course, module)
+    handed_in = [s for s in _submitted(course, module) if in_shard(s, shard)]
     todo = [s for s in handed_in if students is None or s in students]
-    missing = sorted(set(students or []) - set(handed_in))
+    missing = sorted(s for s in set(students or []) - set(handed_in) if in_shard(s, shard))
     out = reports_dir(course, module)
     out.mkdir(parents=True, exist_ok=True)
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -275,6 +356,8 @@ def grade(
                 outcome = future.result()
             except BrokenProcessPool as error:
                 outcome = Outcome(futures[future], "failed", f"the grading process died: {error}")
+            if outcome.status == "graded":
+                _mark_finished(course, module, outcome.student)
             outcomes.append(outcome)
             bar.update()
             bar.set_postfix(failed=sum(o.status == "failed" for o in outcomes))

@@ -1,7 +1,7 @@
 """The instructor's command, `genlab`: grade a module's hand-ins, release their feedback,
 report on the class, or play a synthetic term (`genlab demo`).
 
-`genlab grade <module> --workers 2`, `genlab release-feedback <module>`,
+`genlab grade <module> --workers 2 [--shard k/n]`, `genlab release-feedback <module>`,
 `genlab report <module>`, `genlab demo`; each takes `--course` (default: here). The work is
 done by `genlab.grader.classroom` and `genlab.grader.demo`; this module only parses.
 """
@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     g.add_argument("--force", action="store_true", help="grade again what was graded before")
     g.add_argument("--student", action="append", help="only this student (repeatable)")
+    g.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="only the K-th of N disjoint shards of the students: N hosts sharing one "
+        "gradebook on a database server each run one (1/N ... N/N)",
+    )
     g.add_argument("--course", default=".", help="the course directory (default: here)")
     f = commands.add_parser(
         "release-feedback", help="release feedback to the exchange's students; list the LMS's"
@@ -40,9 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     d.add_argument("--dir", help="where to build it (default: a new temporary folder)")
     d.add_argument("--workers", type=int, default=2)
+    d.add_argument(
+        "--db",
+        metavar="URL",
+        help="the gradebook: an empty database, as nbgrader's db_url takes it "
+        "(default: SQLite in the demo's course)",
+    )
     args = parser.parse_args(argv)
     try:
-        from genlab.grader.classroom import grade, release_feedback, report, reports_dir
+        from genlab.grader.classroom import (
+            grade,
+            parse_shard,
+            release_feedback,
+            report,
+            reports_dir,
+        )
         from genlab.grader.demo import run_demo
     except ModuleNotFoundError as missing:  # installed without the grader's extra
         print(
@@ -53,12 +71,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     if args.command == "grade":
+        try:
+            shard = parse_shard(args.shard) if args.shard else None
+        except ValueError as error:
+            parser.error(str(error))
         summary = grade(
             args.module,
             course=args.course,
             workers=args.workers,
             force=args.force,
             students=args.student,
+            shard=shard,
         )
         print(summary)
         print(f"  log: {reports_dir(Path(args.course).resolve(), args.module) / 'grading.log'}")
@@ -75,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.module, course=args.course))
         return 0
-    run_demo(args.dir, workers=args.workers)
+    run_demo(args.dir, workers=args.workers, db_url=args.db)
     return 0
 
 

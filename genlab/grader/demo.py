@@ -83,9 +83,15 @@ def run_demo(
     module: str = MODULE,
     workers: int = 2,
     root: Path = ROOT,
+    db_url: str | None = None,
     verbose: bool = True,
 ) -> Demo:
-    """Build a course in `dest` (default: a new temporary folder), run a term, print it."""
+    """Build a course in `dest` (default: a new temporary folder), run a term, print it.
+
+    `db_url`: the gradebook, as nbgrader's `c.CourseDirectory.db_url` takes it (an empty
+    database on a server, e.g. postgresql+psycopg://user@host/dbname); default: SQLite in
+    the course folder.
+    """
     start = time.perf_counter()
     source_nb_path = root / "source" / module / f"{module}.ipynb"
     if not source_nb_path.exists():
@@ -96,7 +102,12 @@ def run_demo(
     course, exchange = dest / "course", dest / "exchange"
     if course.exists():
         raise SystemExit(f"{course} exists already; give the demo a new folder.")
+    if db_url and "%" in db_url:  # nbgrader copies it into an alembic.ini, which reads % itself
+        raise ValueError("nbgrader cannot take a database URL with a % in it")
     scratch_course(course, module, root)
+    if db_url:
+        with open(course / "nbgrader_config.py", "a") as f:
+            f.write(f"\nc.CourseDirectory.db_url = {db_url!r}\n")
     exchange.mkdir(parents=True, exist_ok=True)
     for config in ("nbgrader_config.py", "nbgrader_config_students.py"):
         with open(course / config, "a") as f:  # this class's exchange, on both sides
