@@ -1,7 +1,8 @@
 # One entry point for students, instructors and CI. Every target creates the
 # virtual environment in .venv on first use, so each works on a fresh machine.
 #   make lab       install, then launch JupyterLab on the course
-#   make test      install, then lint and run every test
+#   make test      install, then lint and run every test (CI runs this)
+#   make check     lint, the unit tests and module 01 end to end: a few minutes, for development
 #   make release   regenerate release/ from source/ (byte-stable)
 #   make bench     time and measure every module, grading a class (bench/grading.py) and
 #                  the hostile class (bench/hostile.py)
@@ -20,7 +21,7 @@ CONSTRAINTS ?= constraints.txt
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install lab test release bench demo lint compat edition update
+.PHONY: install lab test check release bench demo lint compat edition update
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +42,20 @@ lint: install
 	$(BIN)/ruff check genlab tests bench scripts nbgrader_config.py nbgrader_config_students.py
 	$(BIN)/ruff format --check genlab tests bench scripts nbgrader_config.py nbgrader_config_students.py
 
-# Two processes, each taking whole test files (a file's fixtures are built once).
+# Two processes, each taking whole test files (a file's fixtures are built once), the
+# heaviest first (tests/conftest.py, SECONDS).
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
+
+# For development, a few minutes: every unit test, and module 01 end to end (executed,
+# validated, graded). Not the whole classes (hostile, the term), the browser, Colab or the
+# edition: `make test` runs those, and CI runs `make test`.
+CHECK_MODULE ?= 01-judging-vs-creating
+check: lint
+	GENLAB_MODULES=$(CHECK_MODULE) $(BIN)/python -m pytest -n 2 --dist loadfile \
+	  --no-loadscope-reorder -m "not browser and not colab and not edition" \
+	  --ignore=tests/test_hostile.py --ignore=tests/test_hostile_modules.py \
+	  --ignore=tests/test_term.py
 
 release: install
 	$(BIN)/python scripts/edition.py header

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import sys
@@ -23,6 +24,17 @@ HEADER = ROOT / "release_header.ipynb"  # the cells nbgrader puts on top of ever
 def modules() -> list[str]:
     """Every folder of source/ that holds a notebook of its own name."""
     return sorted(p.parent.name for p in SOURCE.glob("*/*.ipynb") if p.stem == p.parent.name)
+
+
+def modules_run() -> list[str]:
+    """The modules the tests that run notebooks run: every one, or only those named in
+    $GENLAB_MODULES (comma-separated), as `make check` sets it."""
+    every = modules()
+    chosen = [m.strip() for m in os.environ.get("GENLAB_MODULES", "").split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(every))
+    if unknown:
+        raise ValueError(f"GENLAB_MODULES names no module of source/: {', '.join(unknown)}")
+    return [m for m in every if m in chosen] if chosen else every
 
 
 def source_notebook(module: str) -> Path:

@@ -1,6 +1,6 @@
 """The whole grading path on every module: release -> submissions -> autograde -> gradebook.
 
-Four students hand in each module in a scratch course; `genlab.grader.classroom.grade` grades
+Three students hand in each module in a scratch course; `genlab.grader.classroom.grade` grades
 them with nbgrader's autograding in two processes (test_term.py holds its scores equal to
 serial `nbgrader autograde`), and the scores are read back through nbgrader's Gradebook API.
 """
@@ -16,7 +16,7 @@ from course import (
     copy_course,
     hand_ins,
     is_test_cell,
-    modules,
+    modules_run,
     nbgrader_meta,
     read,
     source_notebook,
@@ -26,7 +26,7 @@ from nbgrader.api import Gradebook
 from genlab.grader.classroom import grade
 
 pytestmark = pytest.mark.grading
-MODULES = modules()
+MODULES = modules_run()
 
 NOISE = """import sys
 get_ipython().events.register(
@@ -36,9 +36,10 @@ get_ipython().events.register(
 
 
 def _submissions(module):
-    """Student id -> the notebook that student hands in. One right hand-in has lost its first
-    test cell and writes to stderr after every cell: two things that must not cost points
-    (one hand-in for both, to keep this test's gradings few)."""
+    """Student id -> the notebook that student hands in. The reference answers are handed in
+    mishandled: the first test cell deleted, and the code writing to stderr after every
+    cell. Neither may cost a point, so the reference must still earn every one (one
+    hand-in for the three claims keeps this file's gradings few)."""
     submissions = hand_ins(module)
     mishandled = copy.deepcopy(submissions["reference"])
     first_test = next(i for i, c in enumerate(mishandled.cells) if is_test_cell(c))
@@ -47,7 +48,7 @@ def _submissions(module):
         c for c in mishandled.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"
     )
     first_solution.source = NOISE + first_solution.source
-    return {**submissions, "mishandled": mishandled}
+    return {**submissions, "reference": mishandled}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def graded(tmp_path_factory):
             nbformat.write(nb, folder / f"{module}.ipynb")
         summary = grade(module, course=course, workers=2, progress=False)
         assert not summary.having("failed"), str(summary)
-        assert len(summary.having("graded")) == 4
+        assert len(summary.having("graded")) == 3
     return course
 
 
@@ -101,17 +102,17 @@ def test_half_solved_earns_partial_credit(graded, module):
 
 @pytest.mark.parametrize("module", MODULES)
 def test_a_deleted_test_cell_is_put_back_and_graded(graded, module):
-    scores = _auto_scores(graded, module, "mishandled")
+    scores = _auto_scores(graded, module, "reference")
     assert sum(s for s, _ in scores.values()) == autograded_points(read(source_notebook(module)))
-    autograded = read(graded / "autograded" / "mishandled" / module / f"{module}.ipynb")
+    autograded = read(graded / "autograded" / "reference" / module / f"{module}.ipynb")
     assert any("was missing from the submission" in c.source for c in autograded.cells)
 
 
 @pytest.mark.parametrize("module", MODULES)
 def test_stderr_in_test_cells_does_not_zero_a_right_answer(graded, module):
-    scores = _auto_scores(graded, module, "mishandled")
+    scores = _auto_scores(graded, module, "reference")
     assert sum(s for s, _ in scores.values()) == autograded_points(read(source_notebook(module)))
-    autograded = read(graded / "autograded" / "mishandled" / module / f"{module}.ipynb")
+    autograded = read(graded / "autograded" / "reference" / module / f"{module}.ipynb")
     assert any(
         "UserWarning: harmless" in o.get("text", "")
         for c in autograded.cells

@@ -76,3 +76,50 @@ def test_grading_without_bubblewrap_refuses_and_says_how_to_install_it(monkeypat
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(sandbox.SandboxMissing, match="apt-get install bubblewrap"):
         sandbox.sandbox_command(["python"], "/tmp", ["/tmp"], sandbox.Limits(), {})
+
+
+# A control thread that takes an interrupt up late, as a starved one does on a loaded machine.
+LATE_CONTROL = """
+import time
+_k = get_ipython().kernel
+_interrupt = _k.control_handlers["interrupt_request"]
+async def _late(*args):
+    time.sleep(1.5)
+    return await _interrupt(*args)
+_k.control_handlers["interrupt_request"] = _late
+del _k, _late
+"""
+
+
+def test_an_interrupt_never_lands_in_a_later_cell(tmp_path):
+    """The grader interrupts a cell that is about to end anyway (the judge's `answer`, slow
+    to return on a loaded machine). The interrupt must not break the student's next cell."""
+    import asyncio
+
+    from genlab.grader.sandbox import SandboxedKernelManager
+
+    async def reply(kc, msg_id):
+        while True:
+            msg = await kc.get_shell_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+
+    async def scenario():
+        (tmp_path / "work").mkdir()
+        km = SandboxedKernelManager(private=str(tmp_path / "private"))
+        await km.start_kernel(cwd=str(tmp_path / "work"))
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            assert (await reply(kc, kc.execute(LATE_CONTROL)))["status"] == "ok"
+            ending = kc.execute("import time; time.sleep(0.3)")
+            await km.interrupt_kernel()
+            await reply(kc, ending)  # interrupted or not: its outcome counts for nothing
+            return await reply(kc, kc.execute("import time\nfor _ in range(40): time.sleep(0.05)"))
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    after = asyncio.run(scenario())
+    assert after["status"] == "ok", f"the next cell was interrupted: {after.get('ename')}"

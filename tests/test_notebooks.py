@@ -13,7 +13,7 @@ from course import (
     autograded_points,
     errors,
     live_figures,
-    modules,
+    modules_run,
     nbgrader_meta,
     outputs,
     read,
@@ -23,7 +23,7 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from nbgrader.utils import determine_grade
 
-MODULES = modules()
+MODULES = modules_run()
 
 
 def test_there_is_at_least_one_module():

@@ -15,7 +15,7 @@ from course import (
     ROOT,
     autograded_cells,
     hand_ins,
-    modules,
+    modules_run,
     nbgrader_meta,
     read,
     release_notebook,
@@ -28,7 +28,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: tomli, pytest's own TOML parser, is the same
     import tomli as tomllib
 
-MODULES = modules()
+MODULES = modules_run()
 # The setup cell installs the student edition at this version's tag, never a branch; both
 # are set in pyproject.toml only ([project] version, [tool.genlab] edition), and
 # scripts/edition.py writes them into release_header.ipynb.

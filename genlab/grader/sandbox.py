@@ -441,6 +441,10 @@ def memory_accounting() -> str:
 # The kernel manager
 
 
+# How long an interrupt may wait for the kernel to say it has acted on it.
+INTERRUPT_REPLY_SECONDS = 10.0
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """An ipykernel in bubblewrap; see the module's docstring.
 
@@ -553,6 +557,38 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.cgroup is None:
             self._watchdog = threading.Thread(target=self._watch, daemon=True)
             self._watchdog.start()
+
+    async def interrupt_kernel(self) -> None:
+        """Interrupt the kernel, and return only once it has acted on it.
+
+        jupyter_client sends a message-mode interrupt and returns at once; the kernel's
+        control thread may take it up much later on a loaded machine, after the cell it
+        was meant for has finished and the next has begun, which it then breaks with a
+        KeyboardInterrupt. ipykernel sends itself SIGINT before it replies, and ignores
+        SIGINT between cells, so once the reply is here no interrupt is left in flight.
+        """
+        if self.kernel_spec.interrupt_mode != "message" or not self.has_kernel:
+            await super().interrupt_kernel()
+            return
+        control = self.connect_control()
+        try:
+            request = self.session.msg("interrupt_request", content={})
+            self.session.send(control, request)
+            deadline = time.monotonic() + INTERRUPT_REPLY_SECONDS
+            while (left := deadline - time.monotonic()) > 0:
+                if not await control.poll(timeout=1000 * min(left, 0.5)):
+                    if not await self.is_alive():
+                        return
+                    continue
+                _, frames = self.session.feed_identities(await control.recv_multipart())
+                reply = self.session.deserialize(frames)
+                if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                    return
+            self.log.warning(
+                "The kernel did not answer an interrupt within %s s", INTERRUPT_REPLY_SECONDS
+            )
+        finally:
+            control.close(linger=0)
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
