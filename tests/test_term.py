@@ -296,19 +296,41 @@ def _genlab(host, *args):
     return command + list(args)
 
 
-def _start(host, shard: str, out) -> subprocess.Popen:
+def _start(host, shard: str, out, *more) -> subprocess.Popen:
     with open(out, "w") as output:
         return subprocess.Popen(
-            _genlab(host, "--shard", shard, "--workers", "1"), stdout=output, stderr=output
+            _genlab(host, "--shard", shard, "--workers", "1", *more), stdout=output, stderr=output
         )
+
+
+def _grade(host, shard: str) -> str:
+    done = subprocess.run(
+        _genlab(host, "--shard", shard, "--workers", "1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    return done.stdout
+
+
+def _wait_for(condition, host: subprocess.Popen, out) -> None:
+    deadline = time.monotonic() + 600
+    while not condition():
+        assert host.poll() is None, f"the host stopped first:\n{out.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "the host never got there"
+        time.sleep(0.1)
 
 
 def _kill_tree(pid: int) -> None:
     """A host dies: its grading process, the workers, their kernels and judges, at once."""
     import psutil
 
-    parent = psutil.Process(pid)
-    family = [parent, *parent.children(recursive=True)]
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
     for process in family:
         try:
             process.kill()
@@ -347,26 +369,39 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         cwd=hosts[0], check=True, capture_output=True,
     )  # fmt: skip
     first, second = (_start(hosts[k - 1], f"{k}/2", tmp_path / f"host{k}.out") for k in (1, 2))
-    # The second host (ben, cy, dee, in that order) dies while it grades cy: nbgrader has
-    # written cy's folder in autograded/ (before it runs the notebook), not the grades.
-    begun = hosts[1] / "autograded" / "cy" / MODULE / f"{MODULE}.ipynb"
-    deadline = time.monotonic() + 600
-    while not begun.exists():
-        assert second.poll() is None, (tmp_path / "host2.out").read_text()[-3000:]
-        assert time.monotonic() < deadline, "the second host never began cy"
-        time.sleep(0.1)
-    time.sleep(2)
-    _kill_tree(second.pid)
-    assert first.wait(timeout=600) == 0, (tmp_path / "host1.out").read_text()[-3000:]
+    try:
+        # The second host (ben, cy, dee, in that order) dies while it grades cy: nbgrader
+        # has written cy's folder in autograded/ (before it runs the notebook), not grades.
+        begun = hosts[1] / "autograded" / "cy" / MODULE / f"{MODULE}.ipynb"
+        _wait_for(lambda: begun.exists(), second, tmp_path / "host2.out")
+        time.sleep(2)
+        _kill_tree(second.pid)
+        assert first.wait(timeout=600) == 0, (tmp_path / "host1.out").read_text()[-3000:]
+    finally:
+        for host in (first, second):
+            _kill_tree(host.pid)
     finished = reports_dir(hosts[1], MODULE) / "graded"
     assert sorted(p.stem for p in finished.glob("*.json")) == ["ben"]  # cy was cut short
     assert begun.exists()  # which a resume must not take for finished work
+    again = _grade(hosts[1], "2/2")
+    assert "2 graded, 0 failed, 1 skipped" in again  # cy and dee graded; ben kept
 
-    again = subprocess.run(
-        _genlab(hosts[1], "--shard", "2/2", "--workers", "1"), capture_output=True, text=True
-    )
-    assert again.returncode == 0, again.stdout + again.stderr[-3000:]
-    assert "2 graded, 0 failed, 1 skipped" in again.stdout  # cy and dee graded; ben kept
+    # The first host regrades its shard with --force and dies on its first student, ada,
+    # whose folder in autograded/ is from the finished grading before: the run after,
+    # without --force, must still grade ada again.
+    graded_before = (hosts[0] / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb").stat()
+    forced = _start(hosts[0], "1/2", tmp_path / "forced.out", "--force")
+    try:
+        ada = hosts[0] / "autograded" / "ada" / MODULE / f"{MODULE}.ipynb"
+        _wait_for(
+            lambda: ada.exists() and ada.stat().st_mtime_ns != graded_before.st_mtime_ns,
+            forced,
+            tmp_path / "forced.out",
+        )
+        time.sleep(2)
+    finally:
+        _kill_tree(forced.pid)
+    assert "1 graded, 0 failed, 2 skipped" in _grade(hosts[0], "1/2")  # ada; eve, fay kept
 
     # Every grade once, and the same as the class graded on one machine.
     assert auto_scores(MODULE, course=hosts[0]) == auto_scores(MODULE, course=term.course)

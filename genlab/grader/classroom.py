@@ -184,8 +184,10 @@ def _reason(result: dict) -> str:
     return reason if len(reason) <= 200 else reason[:197] + "..."
 
 
-def _grade_one(module: str, student: str, force: bool) -> Outcome:
+def _grade_one(course: Path, module: str, student: str, force: bool) -> Outcome:
     start = time.perf_counter()
+    if force:  # nbgrader deletes the grading before: its record vouches for nothing now
+        _finished_record(course, module, student).unlink(missing_ok=True)
     result = _API.autograde(module, student, force=force, create=True)
     log = result.get("log", "")
     if not result["success"]:
@@ -236,12 +238,14 @@ def _finished_record(course: Path, module: str, student: str) -> Path:
     return reports_dir(course, module) / "graded" / f"{student}.json"
 
 
-def _mark_finished(course: Path, module: str, student: str) -> None:
-    """Written only after nbgrader has written the student's grades and notebooks."""
+def _mark_finished(course: Path, module: str, student: str, handed_in: str) -> None:
+    """Written only after nbgrader has written the student's grades and notebooks, with the
+    fingerprint of the hand-in as it was when its grading began (a newer one, collected
+    meanwhile, is then graded by the next run)."""
     path = _finished_record(course, module, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".part")
-    partial.write_text(json.dumps({"handed_in": _fingerprint(course, module, student)}))
+    partial.write_text(json.dumps({"handed_in": handed_in}))
     os.replace(partial, path)  # atomic: a record is whole or absent
 
 
@@ -329,6 +333,9 @@ def grade(
         raise ValueError(f"workers must be at least 1, got {workers}")
     if shard is not None:
         parse_shard(f"{shard[0]}/{shard[1]}")
+    elsewhere = sorted(s for s in students or [] if not in_shard(s, shard))
+    if elsewhere:
+        raise ValueError(f"not in shard {shard[0]}/{shard[1]}: {', '.join(elsewhere)}")
     _check_released(course, module)
     handed_in = [s for s in _submitted(course, module) if in_shard(s, shard)]
     todo = [s for s in handed_in if students is None or s in students]
@@ -344,10 +351,11 @@ def grade(
         initializer=_start_worker,
         initargs=(str(course), threads, str(out / "grading.log")),
     ) as pool:
-        futures = {
-            pool.submit(_grade_one, module, s, force or _interrupted(course, module, s)): s
-            for s in todo
-        }
+        futures, handed = {}, {}
+        for s in todo:
+            handed[s] = _fingerprint(course, module, s)  # what this grading reads
+            again = force or _interrupted(course, module, s)
+            futures[pool.submit(_grade_one, course, module, s, again)] = s
         bar = tqdm(
             total=len(futures), desc=f"grading {module}", unit="student", disable=not progress
         )
@@ -357,7 +365,7 @@ def grade(
             except BrokenProcessPool as error:
                 outcome = Outcome(futures[future], "failed", f"the grading process died: {error}")
             if outcome.status == "graded":
-                _mark_finished(course, module, outcome.student)
+                _mark_finished(course, module, outcome.student, handed[outcome.student])
             outcomes.append(outcome)
             bar.update()
             bar.set_postfix(failed=sum(o.status == "failed" for o in outcomes))

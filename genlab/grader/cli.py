@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from genlab.grader.classroom import (
             grade,
+            in_shard,
             parse_shard,
             release_feedback,
             report,
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             shard = parse_shard(args.shard) if args.shard else None
         except ValueError as error:
             parser.error(str(error))
+        elsewhere = [s for s in args.student or [] if not in_shard(s, shard)]
+        if elsewhere:
+            parser.error(f"not in shard {args.shard}: {', '.join(elsewhere)}")
         summary = grade(
             args.module,
             course=args.course,
@@ -98,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.module, course=args.course))
         return 0
+    if args.db and "%" in args.db:  # nbgrader copies it into an alembic.ini, which reads % itself
+        parser.error("nbgrader cannot take a database URL with a % in it")
     run_demo(args.dir, workers=args.workers, db_url=args.db)
     return 0
 

@@ -550,7 +550,7 @@ class GradingExecute(_OutputBudget, Execute):
             return True
         if run_sync(self.km.is_alive)():
             run_sync(self.km.interrupt_kernel)()
-            if self._reply(msg_id, 10):
+            if self._reply(msg_id, 10) and not getattr(self.km, "interrupt_unanswered", False):
                 return True
         return False
 
@@ -734,7 +734,8 @@ class _Judge:
             return f"the judge's kernel stopped ({reason})"
         if reply is None:
             run_sync(self.client.km.interrupt_kernel)()
-            if run_sync(self._reply)(msg_id, 10) is None:
+            unanswered = getattr(self.client.km, "interrupt_unanswered", False)
+            if run_sync(self._reply)(msg_id, 10) is None or unanswered:
                 self._restart()
             return f"it did not finish within {timeout:g} s"
         content = reply["content"]

@@ -483,6 +483,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._watchdog: threading.Thread | None = None
         self._stopped = True  # (until a kernel starts)
         self._sandbox_spec: KernelSpec | None = None
+        self.interrupt_unanswered = False  # the last interrupt got no reply: replace the kernel
 
     @property
     def kernel_spec(self) -> KernelSpec:
@@ -567,6 +568,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         KeyboardInterrupt. ipykernel sends itself SIGINT before it replies, and ignores
         SIGINT between cells, so once the reply is here no interrupt is left in flight.
         """
+        self.interrupt_unanswered = False
         if self.kernel_spec.interrupt_mode != "message" or not self.has_kernel:
             await super().interrupt_kernel()
             return
@@ -580,13 +582,16 @@ class SandboxedKernelManager(AsyncKernelManager):
                     if not await self.is_alive():
                         return
                     continue
-                _, frames = self.session.feed_identities(await control.recv_multipart())
-                reply = self.session.deserialize(frames)
-                if reply["parent_header"].get("msg_id") == request["header"]["msg_id"]:
+                try:  # the kernel runs the submission's code: what it sends may be anything
+                    _, frames = self.session.feed_identities(await control.recv_multipart())
+                    reply = self.session.deserialize(frames)
+                    answered = reply["parent_header"].get("msg_id") == request["header"]["msg_id"]
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if answered:
                     return
-            self.log.warning(
-                "The kernel did not answer an interrupt within %s s", INTERRUPT_REPLY_SECONDS
-            )
+            # it may still act on it, in any later cell: callers replace such a kernel
+            self.interrupt_unanswered = True
         finally:
             control.close(linger=0)
 
