@@ -160,9 +160,17 @@ def test_no_step_of_the_grader_follows_a_link(graded):
 
 
 def test_memory_held_in_socket_buffers_counts(graded):
-    """The hoard's processes are small; what they queue in the kernel's buffers is not."""
+    """The hoard's processes are small; what they queue in the kernel's buffers is not.
+
+    Its 24 processes would fill 12,000 socket pairs (2.8 GB here) if nothing stopped them;
+    the sandbox's memory limit (2,048 MB) must. Linux charges socket buffers to the memory
+    cgroup but lets them run somewhat past its limit (a socket's charge is forced when the
+    cgroup is full): CI saw 2,083 MB queued once. So the bound is the limit plus 15%.
+    """
     queued = (graded.course / "autograded" / "socket-hoard" / MODULE / "hoard.log").read_text()
-    assert sum(int(n) for n in queued.split()) <= 2048 * 2**20
+    pairs = queued.split()
+    assert len(pairs) < 24 * 500, "every pair was filled: nothing stopped the hoard"
+    assert sum(int(n) for n in pairs) <= 1.15 * 2048 * 2**20
 
 
 def test_the_judge_keeps_within_its_memory(graded):
