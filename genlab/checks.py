@@ -30,6 +30,7 @@ __all__ = [
     "CheckFailed",
     "in_place",
     "is_in_place",
+    "repeat",
     "check_type",
     "check_array",
     "check_tensor",
@@ -91,6 +92,20 @@ def in_place(obj):
 def is_in_place(obj) -> bool:
     """Whether a test marked `obj` with `in_place`."""
     return _IN_PLACE.get(id(obj)) is obj
+
+
+def repeat(function, times: int, *args, **kwargs) -> list:
+    """The results of `times` calls `function(*args, **kwargs)`, in order, as a list.
+
+    The same as a loop; but where the function is a student's and a grader's judge checks
+    it, the calls are made in the student's kernel and their results come back in one
+    round trip, not one per call (thousands of draws from a sampler, say). An argument
+    marked `in_place` moves on through the calls, as it would in the loop.
+    """
+    many = getattr(type(function), "__genlab_repeat__", None)
+    if many is not None:
+        return many(function, times, args, kwargs)
+    return [function(*args, **kwargs) for _ in range(times)]
 
 
 # ---------------------------------------------------------------------------

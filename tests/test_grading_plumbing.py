@@ -1,3 +1,6 @@
+import copy
+import re
+
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells, SaveAutoGrades
@@ -123,3 +126,87 @@ def test_an_interrupt_never_lands_in_a_later_cell(tmp_path):
 
     after = asyncio.run(scenario())
     assert after["status"] == "ok", f"the next cell was interrupted: {after.get('ename')}"
+
+
+def _nbgrader_cell(source: str, grade_id: str, *, solution: bool, points: int = 0):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": points > 0,
+        "solution": solution,
+        "locked": not solution,
+        "grade_id": grade_id,
+        "schema_version": 3,
+        **({"points": points} if points else {}),
+    }
+    return cell
+
+
+# A course of one tiny notebook: a setup cell that reads nothing of the student's (a kept
+# judge runs it once), an answer, and a check that changes what the setup made (as a check
+# may, training a model it was given) and keeps what the answer returns where a namespace
+# reset cannot reach it (a leak in the checks' own code, made to order by the answer).
+KEPT_SOURCE = [
+    _nbgrader_cell("import numpy as np\ncounts = np.zeros(3)", "setup", solution=False),
+    _nbgrader_cell(
+        "### BEGIN SOLUTION\nSIZE = 0\ndef make(n):\n    return np.ones(n)\n### END SOLUTION",
+        "answer",
+        solution=True,
+    ),
+    _nbgrader_cell(
+        "np.add(counts, 1, out=counts)\n"
+        "assert counts.tolist() == [1, 1, 1], f'the setup was not fresh: {counts}'\n"
+        "leak = __import__('json').__dict__.setdefault('_kept_by_the_checks', [])\n"
+        "leak += [make(1_000_000) for _ in range(SIZE)]",
+        "check",
+        solution=False,
+        points=1,
+    ),
+]
+
+
+def test_a_kept_judge_starts_each_student_afresh_and_one_that_grew_is_replaced(tmp_path):
+    """Graded in one process, `a-leaky` makes the checks keep 384 MB in the judge, which with
+    the judge's own is past half its 800 MB: the judge is replaced. The three honest students
+    share the next judge, and each finds the setup's `counts` as the setup made it, though
+    every check changed it."""
+    import os
+    import subprocess
+    import sys
+
+    import nbformat
+
+    from genlab.grader.classroom import auto_scores
+    from genlab.grader.handins import ROOT
+
+    course = tmp_path / "course"
+    (course / "source" / "kept").mkdir(parents=True)
+    for name in ("nbgrader_config.py", "nbgrader_config_students.py", "release_header.ipynb"):
+        (course / name).write_bytes((ROOT / name).read_bytes())
+    with open(course / "nbgrader_config.py", "a") as config:
+        config.write("\nc.GradingExecute.judge_memory_mb = 800\n")
+    nbformat.write(new_notebook(cells=KEPT_SOURCE), course / "source" / "kept" / "kept.ipynb")
+    bin_ = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=bin_ + os.pathsep + os.environ["PATH"])
+
+    def nbgrader(*args):
+        done = subprocess.run(
+            [f"{bin_}/nbgrader", *args], cwd=course, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    nbgrader("generate_assignment", "kept", "--log-level=WARN")
+    release = nbformat.read(course / "release" / "kept" / "kept.ipynb", as_version=4)
+    for student, size in (("a-leaky", 48), ("b-honest", 0), ("c-honest", 0), ("d-honest", 0)):
+        nb = copy.deepcopy(release)
+        answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+        answer.source = f"SIZE = {size}\ndef make(n):\n    return np.ones(n)"
+        (course / "submitted" / student / "kept").mkdir(parents=True)
+        nbformat.write(nb, course / "submitted" / student / "kept" / "kept.ipynb")
+    log = nbgrader("autograde", "kept")  # one process, the students in turn
+
+    scores = auto_scores("kept", course=course)
+    students = ("a-leaky", "b-honest", "c-honest", "d-honest")
+    assert scores == {(s, "check"): 1.0 for s in students}, log[-3000:]
+    assert log.count("The course's setup cell 0 ran") == 2, log[-3000:]  # a-leaky's, the others'
+    assert re.search(r"not kept for the next student: it holds \d+ MB, more than half", log)

@@ -402,3 +402,63 @@ def test_an_interrupted_call_closes_the_session(socket_path):
             sub.get("one")
     with student.session():
         assert sub.get("one")() == 1
+
+
+def test_a_baseline_brings_back_the_setup_as_it_was_for_every_student(tmp_path, monkeypatch):
+    """What a kept judge does between students, in one namespace: names a student's checks
+    made are gone, what the setup made comes back unchanged (even after changes in place),
+    so do the random states, and the judge's folder is emptied."""
+    import random
+
+    monkeypatch.chdir(tmp_path)
+    namespace = {"np": np, "data": np.arange(3.0), "model": {"weights": [1.0, 2.0]}}
+    namespace["same"] = namespace["data"]  # one object under two names stays one
+    base = judge.Baseline(namespace)
+    first_draws = (random.random(), np.random.random())  # noqa: NPY002 (the legacy state)
+
+    for _ in range(2):  # two students in turn
+        namespace["data"] += 10
+        namespace["model"]["weights"].append(3.0)
+        namespace["checks_made_this"] = 1
+        (tmp_path / "left.txt").write_text("from the last student's checks")
+        (tmp_path / "folder").mkdir()
+        random.random()
+        base.restore(namespace)
+        assert namespace["np"] is np and set(namespace) == {"np", "data", "model", "same"}
+        assert namespace["data"].tolist() == [0.0, 1.0, 2.0]
+        assert namespace["same"] is namespace["data"]
+        assert namespace["model"] == {"weights": [1.0, 2.0]}
+        assert (random.random(), np.random.random()) == first_draws  # noqa: NPY002
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_baseline_of_what_cannot_be_copied_is_refused():
+    with pytest.raises(TypeError):
+        judge.Baseline({"lines": (line for line in "abc")})
+
+
+def test_repeat_makes_many_calls_in_one_round_trip_as_a_loop_would(socket_path):
+    """`checks.repeat` of a student's sampler: the draws a loop of calls gives, the shared
+    generator moved on through them, in one request (not 300)."""
+    from genlab.checks import repeat
+
+    sub = Submission(socket_path, timeout=10)
+    code = "def draw(p, rng, scale=1):\n    return int(rng.choice(len(p), p=p)) * scale\n"
+    student = Student(sub, code)
+    p = np.array([0.2, 0.5, 0.3])
+    local = {}
+    exec(code, local)
+    expected_rng = np.random.default_rng(7)
+    expected = [local["draw"](p, expected_rng, scale=2) for _ in range(300)]
+    requests = []
+    real = sub.request
+    sub.request = lambda op, *params: requests.append(op) or real(op, *params)
+    rng = in_place(np.random.default_rng(7))
+    with student.session():
+        draws = repeat(sub.get("draw"), 300, p, rng, scale=2)
+        assert draws == expected and requests == ["get", "repeat"]
+        assert rng.integers(1000) == expected_rng.integers(1000)  # it moved on as the loop's
+        with pytest.raises(ValueError, match="times"):
+            repeat(sub.get("draw"), -1, p, rng)
+    mine = repeat(local["draw"], 3, p, np.random.default_rng(7), scale=2)
+    assert mine == expected[:3]  # no judge: a loop

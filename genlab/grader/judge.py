@@ -48,14 +48,19 @@ from __future__ import annotations
 
 import base64
 import builtins
+import contextlib
+import copy
 import functools
+import gc
 import io
 import itertools
 import json
 import math
 import os
 import pickle
+import random
 import re
+import shutil
 import socket
 import struct
 import sys
@@ -516,13 +521,18 @@ def _handle(request, link: _Link) -> dict:
         elif op == "isinstance":
             obj, cls = params
             reply["ok"] = isinstance(obj, cls)
-        elif op == "call":
-            function, args, kwargs, declared = params
+        elif op in ("call", "repeat"):
+            function, times, args, kwargs, declared = (
+                params if op == "repeat" else (params[0], None, *params[1:])
+            )
             declared = set(declared)
             positions = [*range(len(args)), *kwargs]
             values = [*args, *kwargs.values()]
             before = [_state(v) for v in values]
-            result = function(*args, **kwargs)
+            if times is None:
+                result = function(*args, **kwargs)
+            else:  # one reply for many calls: an in-place argument moves on through them
+                result = [function(*args, **kwargs) for _ in range(int(times))]
             reply["ok"] = Encoder().encode(result)
             changed, states = [], {}
             for where, value, old in zip(positions, values, before, strict=True):
@@ -685,6 +695,11 @@ class Submission:
         self._proxies.clear()
         self._absent = None
 
+    def shut(self) -> None:
+        """Stop listening: the student this connection was for has been graded."""
+        self.close()
+        self._server.close()
+
     def _drop(self) -> None:
         if self._sock is not None:
             self._sock.close()
@@ -813,14 +828,23 @@ class Submission:
             except Exception:  # noqa: BLE001 (undefined, or not a value that can travel)
                 namespace.pop(name, None)
 
-    def call(self, target, args, kwargs):
+    def call(self, target, args, kwargs, times: int | None = None):
+        """Call the student's `target`; with `times`, that many times in one round trip
+        (`genlab.checks.repeat`), their results as a list."""
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
         from genlab.checks import is_in_place
 
         declared = [i for i, a in enumerate(args) if is_in_place(a)]
         declared += [k for k, v in kwargs.items() if is_in_place(v)]
-        reply = self.request("call", target, args, kwargs, declared)
+        if times is None:
+            reply = self.request("call", target, args, kwargs, declared)
+        else:
+            if type(times) is not int or not 0 <= times <= MAX_ITEMS:
+                raise ValueError(f"times must be an int from 0 to {MAX_ITEMS}, got {times!r}")
+            reply = self.request("repeat", target, times, args, kwargs, declared)
         result = self.decode(reply.get("ok"))
+        if times is not None and not (isinstance(result, list) and len(result) == times):
+            raise ProtocolError(f"not the {times} results of {times} calls")
         changed = reply.get("changed") or []
         if changed:
             names = ", ".join(repr(clean_text(c, 50)) for c in list(changed)[:5])
@@ -1006,6 +1030,11 @@ class Remote:
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
         return object.__getattribute__(self, "_submission").call(self, args, kwargs)
 
+    def __genlab_repeat__(self, times: int, args: tuple, kwargs: dict) -> list:
+        """`genlab.checks.repeat` of a function of the student's: one round trip."""
+        __tracebackhide__ = True
+        return object.__getattribute__(self, "_submission").call(self, args, kwargs, times)
+
     def __getattr__(self, name):
         __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
         if name.startswith("__"):
@@ -1037,6 +1066,82 @@ class _RemoteType(type):
 
     def __repr__(cls):
         return f"<submitted class {cls.__name__}>"
+
+
+# ---------------------------------------------------------------------------
+# A judge kept for the next student
+
+
+# Names a kernel's namespace holds that are IPython's own: kept as they are, never copied.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+class Baseline:
+    """The judge's namespace, random states and folder as they were before any student.
+
+    A grading process keeps its judge for the next student: the course's setup cells
+    that read nothing of the student's run once, then `Baseline(globals())` keeps copies
+    of what they made (deep copies, so no check can change the next student's), and
+    `restore(globals())` starts each student from them: every other name is removed, the
+    copies come back as fresh deep copies, the random states of `random`, NumPy and
+    torch are set back, and the kernel's folder is emptied. Only the course's own code
+    runs in the judge; this is what keeps one student's data out of the next one's checks.
+    Raises TypeError if something the setup made cannot be copied (the judge is then not
+    kept).
+    """
+
+    def __init__(self, namespace: dict):
+        self.names = {k: v for k, v in namespace.items() if not _copied(k, v)}
+        self.copied = copy.deepcopy({k: v for k, v in namespace.items() if _copied(k, v)})
+        self.random = _random_states()
+        self.folder = os.getcwd()
+
+    def restore(self, namespace: dict) -> None:
+        old = namespace.get("__genlab_submission__")
+        if isinstance(old, Submission):
+            old.shut()
+        for name in [n for n in namespace if n not in self.names and n not in self.copied]:
+            del namespace[name]
+        namespace.update(self.names)
+        namespace.update(copy.deepcopy(self.copied))
+        _set_random_states(self.random)
+        for attribute in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, attribute):
+                setattr(sys, attribute, None)
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+        os.chdir(self.folder)
+        for entry in os.scandir(self.folder):
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+        gc.collect()
+
+
+def _copied(name: str, value) -> bool:
+    """Whether the baseline keeps a copy of `value` (data and objects), or the value itself
+    (modules, functions, classes, and what IPython and the judge put there)."""
+    if name.startswith("_") or name in _IPYTHON_NAMES:
+        return False
+    kinds = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
+    return not isinstance(value, kinds)
+
+
+def _random_states() -> dict:
+    # the legacy global state: what code that draws without a generator of its own uses
+    states = {"random": random.getstate(), "numpy": np.random.get_state()}  # noqa: NPY002
+    if "torch" in sys.modules:
+        states["torch"] = sys.modules["torch"].get_rng_state()
+    return states
+
+
+def _set_random_states(states: dict) -> None:
+    random.setstate(states["random"])
+    np.random.set_state(states["numpy"])  # noqa: NPY002
+    if "torch" in states:
+        sys.modules["torch"].set_rng_state(states["torch"])
 
 
 # pickles name these by the module name both kernels know

@@ -25,6 +25,7 @@ reason written at its top. Parallel grading and the class report are in
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import contextlib
 import copy
@@ -49,7 +50,7 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.nbgraderformat import SCHEMA_VERSION
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGraderPreprocessor
 from nbgrader.utils import ignore_patterns, is_grade, is_solution
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Enum, Float, Integer
 
 from genlab.grader.judge import clean_text
 from genlab.grader.sandbox import lock_and_sweep
@@ -302,7 +303,8 @@ class JudgePlan:
     `answers`: names the student defines in answer cells (not imports, and not names the
     course's own cells define too). `setup_for[grade_id]`: the course's own cells, in
     order, that define what that test cell reads (and what those cells read), which the
-    judge runs from the source, never from the submission.
+    judge runs from the source, never from the submission. `independent`: those of them
+    that read nothing the student's code made, which a kept judge runs once.
     """
 
     def __init__(self, source: nbformat.NotebookNode):
@@ -333,6 +335,15 @@ class JudgePlan:
                                 wanted += list(reads[earlier] - self.answers)
                             break
                 self.setup_for[cell.metadata["nbgrader"]["grade_id"]] = sorted(needed)
+        # Setup cells whose names depend on nothing of the student's: they read no name an
+        # answer or test cell binds, nor one a setup cell that does binds.
+        students = set().union(*(binds[i] for i, c in cells if is_solution(c) or _is_test_cell(c)))
+        self.independent: list[int] = []
+        for index in sorted({i for needed in self.setup_for.values() for i in needed}):
+            if reads[index] & students:
+                students |= binds[index]
+            else:
+                self.independent.append(index)
 
 
 @functools.cache
@@ -410,6 +421,20 @@ class GradingExecute(_OutputBudget, Execute):
         1536, help="Memory of the judge's kernel, MB (all its processes)."
     ).tag(config=True)
     max_output_mb = Float(2.0, help="Output kept per cell, MB; the rest is cut.").tag(config=True)
+    keep_judge = Bool(
+        True,
+        help="Keep the judge's kernel for the next student this process grades, with what "
+        "the course's setup cells that read nothing of the student's made: they run once, "
+        "and each student starts from deep copies of it, the judge's namespace, random "
+        "states and folder reset (genlab.grader.judge.Baseline). A judge that was "
+        "interrupted, replaced or grew past half its memory or CPU limit is not kept.",
+    ).tag(config=True)
+    shutdown_kernel = Enum(
+        ["graceful", "immediate"],
+        default_value="immediate",
+        help="How a graded notebook's kernels stop at the end: killed at once (nothing of "
+        "theirs is kept; a graceful stop waits seconds for a kernel that may not answer).",
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         before = _removed_before(resources)
@@ -422,7 +447,7 @@ class GradingExecute(_OutputBudget, Execute):
         self._private = tempfile.mkdtemp(prefix="genlab-grading-")
         os.chmod(self._private, 0o711)
         self._managers: list = []  # the submission's kernels (a new one after a crash)
-        self._judges: list = []  # the judge's
+        self._judge_peak_mb: float | None = None
         self._output_bytes: dict[int, int] = {}
         if self.run_submissions_unsandboxed:
             self.log.warning(
@@ -430,16 +455,19 @@ class GradingExecute(_OutputBudget, Execute):
                 "(c.GradingExecute.run_submissions_unsandboxed = True)"
             )
         plan = judge_plan(self.config, resources) if self.judge_test_cells else None
-        self._rendezvous = tempfile.mkdtemp(prefix="rdv-", dir=self._private) if plan else None
         self._judge = None
+        self._rendezvous = None
         try:
-            with self.setup_kernel(), contextlib.ExitStack() as stack:
+            if plan:
+                self._judge = _judge_for(self, plan)
+                self._rendezvous = self._judge.rendezvous
+            with self.setup_kernel():
                 self._language_info()
-                if plan:
-                    self._judge = stack.enter_context(_Judge(self, plan))
                 for index, cell in enumerate(self.nb.cells):
                     self._run(cell, index)
         finally:
+            if self._judge is not None:
+                self._judge_peak_mb = self._judge.release()
             shutil.rmtree(self._private, ignore_errors=True)
             after = [item for manager in self._managers for item in getattr(manager, "swept", [])]
             self._log_peaks(resources)
@@ -453,8 +481,8 @@ class GradingExecute(_OutputBudget, Execute):
     def _log_peaks(self, resources) -> None:
         """The most memory the submission's kernels and the judge's took, where it is counted."""
         peaks = {
-            who: [m.peak_mb for m in managers if getattr(m, "peak_mb", None) is not None]
-            for who, managers in (("submission", self._managers), ("judge", self._judges))
+            "submission": [m.peak_mb for m in self._managers if getattr(m, "peak_mb", None)],
+            "judge": [self._judge_peak_mb] if self._judge_peak_mb else [],
         }
         if any(peaks.values()):
             self.log.info(
@@ -630,25 +658,24 @@ class _JudgeClient(_OutputBudget, NotebookClient):
     """The judge kernel's client: a budget for output, and an error the kernel could not
     show (its message would not serialise) still fails the cell."""
 
-    def __init__(self, grader: GradingExecute, **kw):
+    def __init__(self, judge: _Judge, **kw):
         super().__init__(nbformat.v4.new_notebook(), **kw)
-        self.grader = grader
-        self.max_output_mb = grader.max_output_mb
+        self.judge = judge
+        self.max_output_mb = judge.grader.max_output_mb
         self.on_cell_executed = self._check_status
 
     def create_kernel_manager(self):
-        if self.grader.run_submissions_unsandboxed:
+        grader = self.judge.grader
+        if grader.run_submissions_unsandboxed:
             return super().create_kernel_manager()
         from genlab.grader.sandbox import SandboxedKernelManager
 
-        private = tempfile.mkdtemp(prefix="judge-", dir=self.grader._private)
         self.km = SandboxedKernelManager(
-            config=self.grader.config,
-            private=private,
-            memory_mb=self.grader.judge_memory_mb,
-            writable=[self.grader._rendezvous],
+            config=grader.config,
+            private=tempfile.mkdtemp(prefix="judge-", dir=self.judge.folder),
+            memory_mb=grader.judge_memory_mb,
+            writable=[self.judge.rendezvous],
         )
-        self.grader._judges.append(self.km)
         return self.km
 
     def _check_status(self, cell, cell_index, execute_reply):
@@ -656,6 +683,7 @@ class _JudgeClient(_OutputBudget, NotebookClient):
         if content.get("status") == "ok":
             return
         if content.get("ename") == "CellTimeoutError":  # the interrupt's own error says less
+            self.judge.clean = False
             cell.outputs = [o for o in cell.outputs if o.get("ename") != "KeyboardInterrupt"]
             cell.outputs.append(
                 new_output(
@@ -678,47 +706,166 @@ class _JudgeClient(_OutputBudget, NotebookClient):
             )
 
 
-class _Judge:
-    """The judge's kernel: the course's setup cells and the test cells, nothing else."""
+_KEPT: _Judge | None = None  # this process's judge, kept for the next student
 
-    def __init__(self, grader: GradingExecute, plan: JudgePlan):
-        self.grader, self.plan = grader, plan
+
+def _judge_key(grader: GradingExecute, plan: JudgePlan) -> tuple:
+    """What a kept judge must share with the grading that would reuse it."""
+    sandbox = grader.config.get("SandboxedKernelManager", {})
+    return (id(plan), grader.judge_memory_mb, grader.run_submissions_unsandboxed, repr(sandbox))
+
+
+def _judge_for(grader: GradingExecute, plan: JudgePlan) -> _Judge:
+    """The judge for the notebook `grader` grades: this process's kept one if it judges the
+    same notebook the same way and is still alive, else a new one."""
+    global _KEPT
+    judge, _KEPT = _KEPT, None
+    key = _judge_key(grader, plan)
+    if judge is not None and (judge.key != key or not judge.alive()):
+        judge.stop()
+        judge = None
+    if judge is None:
+        judge = _Judge(grader, plan, key)
+        try:
+            judge.start(keep=grader.keep_judge)
+        except BaseException:
+            judge.stop()
+            raise
+    judge.begin(grader)
+    return judge
+
+
+@atexit.register
+def _stop_the_kept_judge() -> None:
+    global _KEPT
+    judge, _KEPT = _KEPT, None
+    if judge is not None:
+        judge.stop()
+
+
+class _Judge:
+    """The judge's kernel: the course's setup cells and the test cells, nothing else.
+
+    It has a folder of its own (`folder`, for its kernel's files, its working folder and the
+    `rendezvous` where it listens, which the student's sandbox sees read-only), so that a
+    grading process can keep it for the next student of the same notebook: then the setup
+    cells that read nothing of the student's run once, at its start, and each student
+    starts from copies of what they made (`genlab.grader.judge.Baseline`). Setup cells
+    that read the student's names run for each student, as the checks need them.
+    """
+
+    def __init__(self, grader: GradingExecute, plan: JudgePlan, key: tuple):
+        self.grader, self.plan, self.key = grader, plan, key
+        self.folder = tempfile.mkdtemp(prefix="genlab-judge-")
+        os.chmod(self.folder, 0o711)
+        self.rendezvous = tempfile.mkdtemp(prefix="rdv-", dir=self.folder)
+        self.socket = os.path.join(self.rendezvous, "judge.sock")
         self.setup: dict[int, str | None] = {}  # setup cell -> None (ran) or why it failed
-        self.socket = os.path.join(grader._rendezvous, "judge.sock")
+        self.ready: dict[int, None] = {}  # setup cells every student starts with
+        self.kept = False  # the kernel holds a baseline to start each student from
+        self.clean = True  # nothing was interrupted or replaced for this student
         self.client = _JudgeClient(
-            grader,
+            self,
             timeout=grader.timeout,
             kernel_name="python3",
             allow_errors=True,
             interrupt_on_timeout=True,
+            shutdown_kernel=grader.shutdown_kernel,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []},
-            resources={"metadata": {"path": tempfile.mkdtemp(prefix="work-", dir=grader._private)}},
+            resources={"metadata": {"path": tempfile.mkdtemp(prefix="work-", dir=self.folder)}},
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
 
-    def __enter__(self):
-        self._start()
-        return self
-
-    def __exit__(self, *exc):
-        run_sync(self.client._async_cleanup_kernel)()
-
-    def _start(self):
+    def start(self, keep: bool) -> None:
+        """Start the kernel; to keep it, run the setup that reads nothing of the student's
+        and keep its baseline."""
         if self.client.km is None:
             self.client.km = self.client.create_kernel_manager()
         run_sync(self.client.async_start_new_kernel)()
         run_sync(self.client.async_start_new_kernel_client)()
-        self.setup = {}
+        self.setup, self.ready, self.kept = {}, {}, False
+        failed = self._quiet("import genlab.grader.judge", self.grader.timeout)
+        if not keep or failed:
+            return
+        for index in self.plan.independent:
+            if self._run_setup(index):
+                self.setup = {}
+                return  # not kept: each student's grading runs it again, as it needs it
+        failed = self._quiet(
+            "genlab.grader.judge.BASELINE = genlab.grader.judge.Baseline(globals())",
+            self.grader.timeout,
+        )
+        if failed:
+            self.grader.log.info("The judge is not kept for the next student: %s", failed)
+            self.setup = {}
+            return
+        self.ready, self.kept = dict(self.setup), True
+
+    def begin(self, grader: GradingExecute) -> None:
+        """Start judging one student's notebook."""
+        self.grader, self.clean = grader, True
+        self.client.timeout = grader.timeout
+        self.client.max_output_mb = grader.max_output_mb
+        self.setup = dict(self.ready)
+        self._connect()
+
+    def _connect(self) -> None:
         self._quiet(
-            "import genlab.grader.judge\n"
             f"__genlab_submission__ = genlab.grader.judge.Submission({self.socket!r}, "
             f"timeout={self.grader.call_timeout}, connect_timeout=15)",
             self.grader.timeout,
         )
 
+    def release(self) -> float | None:
+        """The student's grading is over: keep the judge, reset, for the next one, or stop
+        it. The most memory it took for this student (MB), where a cgroup counts it."""
+        global _KEPT
+        km = self.client.km
+        cgroup = getattr(km, "cgroup", None)
+        peak = cgroup.peak_mb() if cgroup is not None else None
+        if self.kept and self.clean and self.alive():
+            restored = self._quiet(
+                "__import__('genlab.grader.judge', fromlist=['_']).BASELINE.restore(globals())",
+                self.grader.timeout,
+            )
+            full = None if restored else self._full(km)
+            if restored is None and full is None:
+                if cgroup is not None:
+                    cgroup.reset_peak()
+                _KEPT = self
+                return peak
+            self.grader.log.info("The judge is not kept for the next student: %s", restored or full)
+        self.stop()
+        return peak or getattr(km, "peak_mb", None)
+
+    def _full(self, km) -> str | None:
+        """Why the kernel has no room for another student (more than half its memory or CPU
+        time used), or None."""
+        if not hasattr(km, "usage"):
+            return None
+        memory, cpu = km.usage()
+        if memory > km.memory_mb / 2:
+            return f"it holds {memory:.0f} MB, more than half its {km.memory_mb} MB"
+        if cpu > km.cpu_seconds / 2:
+            return f"it has used {cpu:.0f} s of CPU, more than half its {km.cpu_seconds} s"
+        return None
+
+    def alive(self) -> bool:
+        km = self.client.km
+        return km is not None and bool(run_sync(ensure_async)(km.is_alive()))
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.client.km is not None:
+                run_sync(self.client._async_cleanup_kernel)()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
     def _restart(self):
+        """A new kernel, after the judge's died or was stopped: as a judge that is not kept."""
+        self.clean = False
         run_sync(self.client._async_cleanup_kernel)()
-        self._start()
+        self.start(keep=False)
+        self._connect()
 
     def student_replaced(self):
         self._quiet("__genlab_submission__.reset()", self.grader.timeout)
@@ -733,6 +880,7 @@ class _Judge:
             self._restart()
             return f"the judge's kernel stopped ({reason})"
         if reply is None:
+            self.clean = False
             run_sync(self.client.km.interrupt_kernel)()
             unanswered = getattr(self.client.km, "interrupt_unanswered", False)
             if run_sync(self._reply)(msg_id, 10) is None or unanswered:
@@ -795,17 +943,21 @@ class _Judge:
         """Run the course's setup cells a test needs (each once); the first that failed."""
         for setup in self.plan.setup_for.get(grade_id, []):
             if setup not in self.setup:
-                started = time.monotonic()
-                why = self._quiet(self.plan.cells[setup].source, self.grader.setup_timeout)
-                self.setup[setup] = why
-                took = time.monotonic() - started
-                if why:
-                    self.grader.log.warning("The course's setup cell %s failed: %s", setup, why)
-                else:
-                    self.grader.log.info("The course's setup cell %s ran in %.1f s", setup, took)
+                self._run_setup(setup)
             if self.setup[setup]:
                 return setup, self.setup[setup]
         return None
+
+    def _run_setup(self, setup: int) -> str | None:
+        started = time.monotonic()
+        why = self._quiet(self.plan.cells[setup].source, self.grader.setup_timeout)
+        self.setup[setup] = why
+        took = time.monotonic() - started
+        if why:
+            self.grader.log.warning("The course's setup cell %s failed: %s", setup, why)
+        else:
+            self.grader.log.info("The course's setup cell %s ran in %.1f s", setup, took)
+        return why
 
     def _check(self, cell):
         """Run the visible part of the test, then the hidden part, keeping their outputs apart

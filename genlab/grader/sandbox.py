@@ -372,6 +372,18 @@ class MemoryCgroup:
             return int((self.path / name).read_text()) / 2**20
         return None
 
+    def usage_mb(self) -> float | None:
+        name = "memory.current" if self.version == 2 else "memory.usage_in_bytes"
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.path / name).read_text()) / 2**20
+        return None
+
+    def reset_peak(self) -> None:
+        """Start counting the peak again from now (cgroup v1; v2 since Linux 6.12)."""
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        with contextlib.suppress(OSError):
+            (self.path / name).write_text("0")
+
     def empty(self, timeout: float = 10.0) -> bool:
         """Kill every process here and wait until none is left."""
         if self.version == 2:
@@ -641,6 +653,30 @@ class SandboxedKernelManager(AsyncKernelManager):
         with contextlib.suppress(psutil.Error, IndexError, AttributeError):
             first = psutil.Process(process.pid).children()[0]  # bwrap's child: pid 1 inside
             self._first = (first.pid, first.create_time())
+
+    def _processes(self) -> list:
+        import psutil
+
+        process = getattr(self.provisioner, "process", None)
+        try:
+            root = psutil.Process(process.pid)
+            return [root, *root.children(recursive=True)]
+        except (psutil.Error, AttributeError):
+            return []
+
+    def usage(self) -> tuple[float, float]:
+        """(memory in MB, CPU seconds of its busiest process) the kernel uses now: what
+        decides whether a judge is kept for the next student."""
+        import psutil
+
+        tree = self._processes()
+        memory = self.cgroup.usage_mb() if self.cgroup is not None else None
+        cpu = 0.0
+        with contextlib.suppress(psutil.Error):
+            if memory is None:
+                memory = sum(p.memory_info().rss for p in tree) / 2**20
+            cpu = max((sum(p.cpu_times()[:2]) for p in tree), default=0.0)
+        return memory or 0.0, cpu
 
     def _watch(self) -> None:
         """Without a cgroup: stop the kernel when its processes together hold too much memory."""
