@@ -216,6 +216,16 @@ while True:
     except KeyboardInterrupt:
         pass
 """
+# The kernel's handler of interrupt requests replaced by one that never answers (nor raises
+# the interrupt), then a loop: the grader waits 10 s for the answer, then replaces the kernel.
+DEAF = """
+import asyncio, time
+async def _never_answer(*args):
+    await asyncio.sleep(10**6)
+get_ipython().kernel.control_handlers["interrupt_request"] = _never_answer
+while True:
+    time.sleep(0.1)
+"""
 MEMORY = "hoard = [bytearray(200 * 2**20) for _ in range(40)]"
 EXIT = "import os\nos._exit(3)"
 SEGFAULT = "import ctypes\nctypes.string_at(0)"
@@ -458,6 +468,7 @@ def module_01_cases(canary: str) -> dict[str, Case]:
         "snooping": Case(lambda: with_cell(right(m), SNOOP, "end"), "full"),
         "infinite-loop": Case(lambda: with_cell(right(m), LOOP, "end"), "full"),
         "stubborn-loop": Case(lambda: with_cell(right(m), STUBBORN_LOOP, "end"), "full"),
+        "deaf-to-interrupts": Case(lambda: with_cell(right(m), DEAF, "end"), "full"),
         "memory-hog": Case(lambda: with_cell(right(m), MEMORY, "end"), "full"),
         "exits": Case(lambda: with_cell(right(m), EXIT, "end"), "full"),
         "segfault": Case(lambda: with_cell(right(m), SEGFAULT, "end"), "full"),
@@ -768,11 +779,33 @@ def autograde(course: Path, module: str, *args, timeout: float = 3600):
     )
 
 
+def grade_class(course: Path, module: str, *args, timeout: float = 3600):
+    """`genlab grade <module> --workers 2 --force`: its exit code and output, and as its
+    stderr also what its workers logged in this run (reports/<module>/grading.log)."""
+    log = course / "reports" / module / "grading.log"
+    start = log.stat().st_size if log.exists() else 0
+    done = subprocess.run(
+        ["genlab", "grade", module, "--workers", "2", "--force", *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    logged = ""
+    if log.exists():
+        with open(log, errors="replace") as file:
+            file.seek(start)
+            logged = file.read()
+    done.stderr += logged
+    return done
+
+
 def why_not_graded(log: str, keep: int = 6000) -> str:
-    """What a failed `nbgrader autograde` says about it: every traceback of its log (nbgrader
-    logs one per hand-in it could not process, well before its last lines), then the end."""
+    """What a failed `nbgrader autograde` or `genlab grade` says about it: every traceback of
+    its log (nbgrader logs one per hand-in it could not process, well before its last
+    lines), then the end."""
     tracebacks = re.findall(
-        r"^(?:\[\w+ \| ERROR\] )?(?:Traceback \(most recent call last\):|While processing)"
+        r"^(?:\[(?:\w+ \| )?ERROR\] )?(?:Traceback \(most recent call last\):|While processing)"
         r".*?(?=^\[|\Z)",
         log,
         re.S | re.M,

@@ -1,8 +1,11 @@
-"""A class of hostile and broken hand-ins of module 01, graded by plain `nbgrader autograde`.
+"""A class of hostile and broken hand-ins of module 01, graded by `genlab grade --workers 2`.
 
 The corpus is tests/hostile.py. The honest students are graded alone first; after the whole
-class has been graded together, their rows of the gradebook must be exactly what they were.
-Then feedback is generated for the class, and nothing of the hidden tests may be in it.
+class has been graded together (each worker keeping its judge from one student to the next,
+the honest ones among the attackers), their rows of the gradebook must be exactly what they
+were. Then feedback is generated for the class, and nothing of the hidden tests may be in it.
+tests/test_hostile_modules.py grades the classes of modules 03 to 05 with plain
+`nbgrader autograde`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from hostile import (
     HONEST,
     M01,
     Canary,
-    autograde,
     feedback_text,
+    grade_class,
     graded_notebook,
     hand_in,
     module_01_cases,
@@ -58,13 +61,13 @@ def graded(tmp_path_factory):
     )
     for student in HONEST:
         hand_in(course, MODULE, student, cases[student])
-    alone = autograde(course, MODULE)
+    alone = grade_class(course, MODULE)
     assert alone.returncode == 0, why_not_graded(alone.stderr)
     before = rows(course, MODULE, HONEST)
     for student, case in cases.items():
         if student not in HONEST:
             hand_in(course, MODULE, student, case)
-    together = autograde(course, MODULE)
+    together = grade_class(course, MODULE)
     feedback = subprocess.run(
         ["nbgrader", "generate_feedback", MODULE, "--force"],
         cwd=course,
@@ -81,7 +84,7 @@ def _text(nb) -> str:
     return json.dumps([c.get("outputs", []) for c in nb.cells] + [c.source for c in nb.cells])
 
 
-def test_plain_nbgrader_autograde_grades_the_whole_class(graded):
+def test_genlab_grade_grades_the_whole_class(graded):
     assert graded.together.returncode == 0, why_not_graded(graded.together.stderr)
     assert set(rows(graded.course, MODULE, STUDENTS)) == set(STUDENTS)
 
@@ -112,6 +115,7 @@ def test_each_failure_is_explained_in_the_graded_notebook(graded):
     reasons = {
         "infinite-loop": "CellTimeoutError",
         "stubborn-loop": "ignored the interrupt",
+        "deaf-to-interrupts": "ignored the interrupt",
         "memory-hog": "MemoryError",
         "exits": "KernelDied",
         "segfault": "KernelDied",

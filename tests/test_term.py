@@ -14,10 +14,13 @@ grading its shard of the class, and one is killed mid-run and started again.
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import nbformat
+import psutil
 import pytest
 from bs4 import BeautifulSoup
 from course import autograded_cells, autograded_points, hidden_lines, read, source_notebook
@@ -322,12 +325,17 @@ def _wait_for(condition, host: subprocess.Popen, out) -> None:
         time.sleep(0.1)
 
 
-def _kill_tree(pid: int) -> None:
-    """A host dies: its grading process, the workers, their kernels and judges, at once."""
-    import psutil
+def _kill_tree(host: subprocess.Popen) -> None:
+    """A host dies: its grading process, the workers, their kernels and judges, at once.
 
+    Only while it runs: once it has ended and been reaped, its pid may be another process's
+    (pids wrap around quickly here), whose whole tree this would kill: the kernel of another
+    test's student, say.
+    """
+    if host.poll() is not None:
+        return
     try:
-        parent = psutil.Process(pid)
+        parent = psutil.Process(host.pid)  # ours and not reaped: the pid is still the host's
         family = [parent, *parent.children(recursive=True)]
     except psutil.NoSuchProcess:
         return
@@ -360,6 +368,19 @@ def test_a_shard_must_be_k_of_n(shard, tmp_path, capsys):
     assert "a shard is k/n with 1 <= k <= n" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["grade", MODULE], ["report", MODULE], ["demo"]])
+def test_without_the_graders_extra_the_command_says_how_to_install_it(command, monkeypatch, capsys):
+    import importlib.util
+
+    found = importlib.util.find_spec
+    absent = lambda name, *more: None if name == "nbgrader" else found(name, *more)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", absent)
+    assert cli.main(command) == 2
+    assert "needs nbgrader, from the grader's extra: pip install 'genlab[grader]'" in (
+        capsys.readouterr().err
+    )
+
+
 def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, postgres, tmp_path):
     url = postgres.create_database("shards")
     hosts = [_host(term.course, tmp_path / f"host{k}", url) for k in (1, 2)]
@@ -375,11 +396,11 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         begun = hosts[1] / "autograded" / "cy" / MODULE / f"{MODULE}.ipynb"
         _wait_for(lambda: begun.exists(), second, tmp_path / "host2.out")
         time.sleep(2)
-        _kill_tree(second.pid)
+        _kill_tree(second)
         assert first.wait(timeout=600) == 0, (tmp_path / "host1.out").read_text()[-3000:]
     finally:
         for host in (first, second):
-            _kill_tree(host.pid)
+            _kill_tree(host)
     finished = reports_dir(hosts[1], MODULE) / "graded"
     assert sorted(p.stem for p in finished.glob("*.json")) == ["ben"]  # cy was cut short
     assert begun.exists()  # which a resume must not take for finished work
@@ -400,7 +421,7 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         )
         time.sleep(2)
     finally:
-        _kill_tree(forced.pid)
+        _kill_tree(forced)
     assert "1 graded, 0 failed, 2 skipped" in _grade(hosts[0], "1/2")  # ada; eve, fay kept
 
     # Every grade once, and the same as the class graded on one machine.
@@ -415,3 +436,12 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         for s in [*EXCHANGE_STUDENTS, *LMS_NAMES]
     }
     assert all(len(where) == 1 for where in graded_where.values()), graded_where
+    # What the killed hosts' processes left in /tmp (their sandboxes' and judges' folders)
+    # was removed by the processes that came after them.
+    left = []
+    for prefix in ("genlab-grading-", "genlab-judge-"):
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            pid = folder.name[len(prefix) :].partition("-")[0]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                left.append(folder.name)
+    assert not left, left

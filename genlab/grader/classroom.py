@@ -249,8 +249,9 @@ def _mark_finished(course: Path, module: str, student: str, handed_in: str) -> N
     os.replace(partial, path)  # atomic: a record is whole or absent
 
 
-def _interrupted(course: Path, module: str, student: str) -> bool:
-    """Whether a grading of this hand-in began and never finished (a killed process or host).
+def _interrupted(course: Path, module: str, student: str, handed_in: str) -> bool:
+    """Whether a grading of this hand-in (`handed_in`, its `_fingerprint`) began and never
+    finished (a killed process or host).
 
     nbgrader writes the student's folder in autograded/ before it runs the notebook, so a
     folder there proves nothing; only the record `_mark_finished` writes afterwards does.
@@ -258,15 +259,15 @@ def _interrupted(course: Path, module: str, student: str) -> bool:
     done = course / "autograded" / student / module
     if not done.is_dir():
         return False
-    handed_in = (course / "submitted" / student / module).glob("*.ipynb")
-    if any(not (done / nb.name).exists() for nb in handed_in):
+    notebooks = (course / "submitted" / student / module).glob("*.ipynb")
+    if any(not (done / nb.name).exists() for nb in notebooks):
         return True
     record = _finished_record(course, module, student)
     try:
         finished = json.loads(record.read_text())["handed_in"]
     except (OSError, ValueError, KeyError):
         return True
-    return finished != _fingerprint(course, module, student)
+    return finished != handed_in
 
 
 def _check_released(course: Path, module: str) -> None:
@@ -354,7 +355,7 @@ def grade(
         futures, handed = {}, {}
         for s in todo:
             handed[s] = _fingerprint(course, module, s)  # what this grading reads
-            again = force or _interrupted(course, module, s)
+            again = force or _interrupted(course, module, s, handed[s])
             futures[pool.submit(_grade_one, course, module, s, again)] = s
         bar = tqdm(
             total=len(futures), desc=f"grading {module}", unit="student", disable=not progress

@@ -9,6 +9,7 @@ done by `genlab.grader.classroom` and `genlab.grader.demo`; this module only par
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -53,23 +54,23 @@ def main(argv: list[str] | None = None) -> int:
         "(default: SQLite in the demo's course)",
     )
     args = parser.parse_args(argv)
-    try:
-        from genlab.grader.classroom import (
-            grade,
-            in_shard,
-            parse_shard,
-            release_feedback,
-            report,
-            reports_dir,
-        )
-        from genlab.grader.demo import run_demo
-    except ModuleNotFoundError as missing:  # installed without the grader's extra
+    # installed without the grader's extra? (found, not imported: nbgrader takes seconds)
+    absent = [m for m in ("nbgrader", "nbformat") if importlib.util.find_spec(m) is None]
+    if absent:
         print(
-            f"genlab {args.command} needs {missing.name}, from the grader's extra: "
+            f"genlab {args.command} needs {absent[0]}, from the grader's extra: "
             "pip install 'genlab[grader]'",
             file=sys.stderr,
         )
         return 2
+    from genlab.grader.classroom import (
+        grade,
+        in_shard,
+        parse_shard,
+        release_feedback,
+        report,
+        reports_dir,
+    )
 
     if args.command == "grade":
         try:
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.db and "%" in args.db:  # nbgrader copies it into an alembic.ini, which reads % itself
         parser.error("nbgrader cannot take a database URL with a % in it")
+    from genlab.grader.demo import run_demo  # nbformat's import takes a second: only here
+
     run_demo(args.dir, workers=args.workers, db_url=args.db)
     return 0
 

@@ -444,7 +444,7 @@ class GradingExecute(_OutputBudget, Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self.kernel_name = "python3"  # the notebook's kernelspec does not choose the kernel
-        self._private = tempfile.mkdtemp(prefix="genlab-grading-")
+        self._private = _grader_folder("genlab-grading-")
         os.chmod(self._private, 0o711)
         self._managers: list = []  # the submission's kernels (a new one after a crash)
         self._judge_peak_mb: float | None = None
@@ -635,6 +635,18 @@ class GradingExecute(_OutputBudget, Execute):
             self._judge.student_replaced()
 
 
+def _grader_folder(prefix: str) -> str:
+    """A new private folder of this process's, `<tmp>/<prefix><pid>-<random>`, after removing
+    those of processes that died before they could (a grading host killed mid-run)."""
+    import psutil
+
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix) :].partition("-")[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)) and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
 def _removed_before(resources) -> list[str]:
     """What `prepare_hand_in` removed from this student's hand-in before grading."""
     info = resources.get("nbgrader", {})
@@ -756,7 +768,7 @@ class _Judge:
 
     def __init__(self, grader: GradingExecute, plan: JudgePlan, key: tuple):
         self.grader, self.plan, self.key = grader, plan, key
-        self.folder = tempfile.mkdtemp(prefix="genlab-judge-")
+        self.folder = _grader_folder("genlab-judge-")
         os.chmod(self.folder, 0o711)
         self.rendezvous = tempfile.mkdtemp(prefix="rdv-", dir=self.folder)
         self.socket = os.path.join(self.rendezvous, "judge.sock")
