@@ -92,7 +92,7 @@ compat: install
 	    if not d.startswith('torch')))" > .venv-$$v/requirements.txt && \
 	  .venv-$$v/bin/python -m pip install -q -r .venv-$$v/requirements.txt && \
 	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile -m "not notebooks and not grading and not browser and not colab and not edition" \
+	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab and not edition" \
 	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
 	done
 

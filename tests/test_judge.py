@@ -404,37 +404,47 @@ def test_an_interrupted_call_closes_the_session(socket_path):
         assert sub.get("one")() == 1
 
 
-def test_a_baseline_brings_back_the_setup_as_it_was_for_every_student(tmp_path, monkeypatch):
+def test_a_baseline_brings_back_the_setup_as_it_was_for_every_student(tmp_path):
     """What a kept judge does between students, in one namespace: names a student's checks
-    made are gone, what the setup made comes back unchanged (even after changes in place),
-    so do the random states, and the judge's folder is emptied."""
+    made are gone, what the setup made comes back unchanged (even after changes in place,
+    whatever its name), so do the random states and the marks of `in_place`, and the
+    judge's folder is emptied."""
     import random
 
-    monkeypatch.chdir(tmp_path)
-    namespace = {"np": np, "data": np.arange(3.0), "model": {"weights": [1.0, 2.0]}}
+    from genlab import checks
+
+    namespace = {"np": np, "In": ["the kernel's own"]}
+    before = set(namespace)
+    namespace.update(data=np.arange(3.0), model={"weights": [1.0, 2.0]})
+    namespace["_rng"] = np.random.default_rng(0)  # a setup's private name is copied too
     namespace["same"] = namespace["data"]  # one object under two names stays one
-    base = judge.Baseline(namespace)
+    base = judge.Baseline(namespace, before, str(tmp_path))
     first_draws = (random.random(), np.random.random())  # noqa: NPY002 (the legacy state)
+    first_rng = namespace["_rng"].random()
 
     for _ in range(2):  # two students in turn
         namespace["data"] += 10
         namespace["model"]["weights"].append(3.0)
-        namespace["checks_made_this"] = 1
+        namespace["_rng"].random(5)
+        namespace["checks_made_this"] = in_place(np.zeros(2))
         (tmp_path / "left.txt").write_text("from the last student's checks")
         (tmp_path / "folder").mkdir()
         random.random()
         base.restore(namespace)
-        assert namespace["np"] is np and set(namespace) == {"np", "data", "model", "same"}
+        assert namespace["np"] is np and namespace["In"] == ["the kernel's own"]
+        assert set(namespace) == {"np", "In", "data", "model", "_rng", "same"}
         assert namespace["data"].tolist() == [0.0, 1.0, 2.0]
         assert namespace["same"] is namespace["data"]
         assert namespace["model"] == {"weights": [1.0, 2.0]}
+        assert namespace["_rng"].random() == first_rng
         assert (random.random(), np.random.random()) == first_draws  # noqa: NPY002
+        assert checks._IN_PLACE == {}
         assert list(tmp_path.iterdir()) == []
 
 
-def test_a_baseline_of_what_cannot_be_copied_is_refused():
+def test_a_baseline_of_what_cannot_be_copied_is_refused(tmp_path):
     with pytest.raises(TypeError):
-        judge.Baseline({"lines": (line for line in "abc")})
+        judge.Baseline({"lines": (line for line in "abc")}, set(), str(tmp_path))
 
 
 def test_repeat_makes_many_calls_in_one_round_trip_as_a_loop_would(socket_path):

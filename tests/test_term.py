@@ -325,7 +325,7 @@ def _wait_for(condition, host: subprocess.Popen, out) -> None:
         time.sleep(0.1)
 
 
-def _kill_tree(host: subprocess.Popen) -> None:
+def _kill_tree(host: subprocess.Popen) -> list[int]:
     """A host dies: its grading process, the workers, their kernels and judges, at once.
 
     Only while it runs: once it has ended and been reaped, its pid may be another process's
@@ -333,18 +333,19 @@ def _kill_tree(host: subprocess.Popen) -> None:
     test's student, say.
     """
     if host.poll() is not None:
-        return
+        return []
     try:
         parent = psutil.Process(host.pid)  # ours and not reaped: the pid is still the host's
         family = [parent, *parent.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return
+        return []
     for process in family:
         try:
             process.kill()
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(family, timeout=30)
+    return [p.pid for p in family]
 
 
 def test_the_shards_are_disjoint_cover_the_class_and_do_not_depend_on_the_interpreter():
@@ -396,7 +397,7 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         begun = hosts[1] / "autograded" / "cy" / MODULE / f"{MODULE}.ipynb"
         _wait_for(lambda: begun.exists(), second, tmp_path / "host2.out")
         time.sleep(2)
-        _kill_tree(second)
+        killed = _kill_tree(second)
         assert first.wait(timeout=600) == 0, (tmp_path / "host1.out").read_text()[-3000:]
     finally:
         for host in (first, second):
@@ -421,7 +422,7 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
         )
         time.sleep(2)
     finally:
-        _kill_tree(forced)
+        killed += _kill_tree(forced)
     assert "1 graded, 0 failed, 2 skipped" in _grade(hosts[0], "1/2")  # ada; eve, fay kept
 
     # Every grade once, and the same as the class graded on one machine.
@@ -438,10 +439,11 @@ def test_two_hosts_share_a_postgresql_gradebook_and_a_killed_host_resumes(term, 
     assert all(len(where) == 1 for where in graded_where.values()), graded_where
     # What the killed hosts' processes left in /tmp (their sandboxes' and judges' folders)
     # was removed by the processes that came after them.
-    left = []
-    for prefix in ("genlab-grading-", "genlab-judge-"):
-        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-            pid = folder.name[len(prefix) :].partition("-")[0]
-            if pid.isdigit() and not psutil.pid_exists(int(pid)):
-                left.append(folder.name)
+    left = [
+        folder.name
+        for pid in killed
+        if not psutil.pid_exists(pid)  # (not a pid a new grader has taken since)
+        for prefix in ("genlab-grading-", "genlab-judge-")
+        for folder in Path(tempfile.gettempdir()).glob(f"{prefix}{pid}-*")
+    ]
     assert not left, left

@@ -56,6 +56,7 @@ import io
 import itertools
 import json
 import math
+import operator
 import os
 import pickle
 import random
@@ -87,6 +88,7 @@ MAX_ITEMS = 1_000_000  # JSON values (counted by their brackets and commas)
 MAX_DEPTH = 64  # nesting of lists and dicts
 MAX_MESSAGE = 2000  # characters of an error message kept
 MAX_STALE = 1000  # replies to other requests dropped before the connection is given up
+MAX_REPEAT = 100_000  # calls in one `repeat` request (their results share one reply)
 _HEADER = struct.Struct("!Q")
 _ARRAY_KINDS = "biufc"
 
@@ -839,8 +841,9 @@ class Submission:
         if times is None:
             reply = self.request("call", target, args, kwargs, declared)
         else:
-            if type(times) is not int or not 0 <= times <= MAX_ITEMS:
-                raise ValueError(f"times must be an int from 0 to {MAX_ITEMS}, got {times!r}")
+            times = operator.index(times)
+            if not 0 <= times <= MAX_REPEAT:
+                raise ValueError(f"times must be from 0 to {MAX_REPEAT:,}, got {times}")
             reply = self.request("repeat", target, times, args, kwargs, declared)
         result = self.decode(reply.get("ok"))
         if times is not None and not (isinstance(result, list) and len(result) == times):
@@ -1072,29 +1075,30 @@ class _RemoteType(type):
 # A judge kept for the next student
 
 
-# Names a kernel's namespace holds that are IPython's own: kept as they are, never copied.
-_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
-
-
 class Baseline:
     """The judge's namespace, random states and folder as they were before any student.
 
     A grading process keeps its judge for the next student: the course's setup cells
-    that read nothing of the student's run once, then `Baseline(globals())` keeps copies
-    of what they made (deep copies, so no check can change the next student's), and
-    `restore(globals())` starts each student from them: every other name is removed, the
-    copies come back as fresh deep copies, the random states of `random`, NumPy and
-    torch are set back, and the kernel's folder is emptied. Only the course's own code
-    runs in the judge; this is what keeps one student's data out of the next one's checks.
-    Raises TypeError if something the setup made cannot be copied (the judge is then not
-    kept).
+    that read nothing of the student's run once, then `Baseline(globals(), before, folder)`
+    keeps deep copies of every name they added or rebound (every name not in `before`, the
+    names the kernel had before the setup: IPython's and the judge's own), so that no
+    check can change the next student's. `restore(globals())` starts each student from
+    them: every other name is removed, the copies come back as fresh deep copies, the
+    random states of `random`, NumPy and torch are set back, the marks of
+    `genlab.checks.in_place` are forgotten and the judge's `folder` is emptied. Modules,
+    functions and classes the setup made are not copied (a function's defaults and a
+    class's attributes are shared). Only the course's own code runs in the judge; this is
+    what keeps one student's data out of the next one's checks. Raises TypeError if
+    something the setup made cannot be copied (the judge is then not kept).
     """
 
-    def __init__(self, namespace: dict):
-        self.names = {k: v for k, v in namespace.items() if not _copied(k, v)}
-        self.copied = copy.deepcopy({k: v for k, v in namespace.items() if _copied(k, v)})
+    def __init__(self, namespace: dict, before, folder: str):
+        before = set(before)
+        copied = {k: v for k, v in namespace.items() if k not in before and _copied(v)}
+        self.names = {k: v for k, v in namespace.items() if k not in copied}
+        self.copied = copy.deepcopy(copied)
         self.random = _random_states()
-        self.folder = os.getcwd()
+        self.folder = folder
 
     def restore(self, namespace: dict) -> None:
         old = namespace.get("__genlab_submission__")
@@ -1105,6 +1109,8 @@ class Baseline:
         namespace.update(self.names)
         namespace.update(copy.deepcopy(self.copied))
         _set_random_states(self.random)
+        if "genlab.checks" in sys.modules:
+            sys.modules["genlab.checks"]._IN_PLACE.clear()
         for attribute in ("last_type", "last_value", "last_traceback", "last_exc"):
             if hasattr(sys, attribute):
                 setattr(sys, attribute, None)
@@ -1120,13 +1126,15 @@ class Baseline:
         gc.collect()
 
 
-def _copied(name: str, value) -> bool:
+def _copied(value) -> bool:
     """Whether the baseline keeps a copy of `value` (data and objects), or the value itself
-    (modules, functions, classes, and what IPython and the judge put there)."""
-    if name.startswith("_") or name in _IPYTHON_NAMES:
-        return False
+    (modules, functions and classes)."""
     kinds = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
     return not isinstance(value, kinds)
+
+
+# torch's seed when it is imported and nothing has seeded it (c10's default_rng_seed_val)
+_TORCH_SEED_AT_IMPORT = 67280421310721
 
 
 def _random_states() -> dict:
@@ -1142,6 +1150,8 @@ def _set_random_states(states: dict) -> None:
     np.random.set_state(states["numpy"])  # noqa: NPY002
     if "torch" in states:
         sys.modules["torch"].set_rng_state(states["torch"])
+    elif "torch" in sys.modules:  # imported since (a tensor a student sent, say): as at import
+        sys.modules["torch"].manual_seed(_TORCH_SEED_AT_IMPORT)
 
 
 # pickles name these by the module name both kernels know

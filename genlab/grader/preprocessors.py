@@ -335,15 +335,15 @@ class JudgePlan:
                                 wanted += list(reads[earlier] - self.answers)
                             break
                 self.setup_for[cell.metadata["nbgrader"]["grade_id"]] = sorted(needed)
-        # Setup cells whose names depend on nothing of the student's: they read no name an
-        # answer or test cell binds, nor one a setup cell that does binds.
+        # Setup cells whose names depend on nothing of the student's: those before the first
+        # setup cell that reads a name an answer or test cell binds (a later one could read
+        # what that one changed in place, so it keeps its place after it).
         students = set().union(*(binds[i] for i, c in cells if is_solution(c) or _is_test_cell(c)))
         self.independent: list[int] = []
         for index in sorted({i for needed in self.setup_for.values() for i in needed}):
             if reads[index] & students:
-                students |= binds[index]
-            else:
-                self.independent.append(index)
+                break
+            self.independent.append(index)
 
 
 @functools.cache
@@ -466,9 +466,11 @@ class GradingExecute(_OutputBudget, Execute):
                 for index, cell in enumerate(self.nb.cells):
                     self._run(cell, index)
         finally:
-            if self._judge is not None:
-                self._judge_peak_mb = self._judge.release()
-            shutil.rmtree(self._private, ignore_errors=True)
+            try:
+                if self._judge is not None:
+                    self._judge_peak_mb = self._judge.release()
+            finally:
+                shutil.rmtree(self._private, ignore_errors=True)
             after = [item for manager in self._managers for item in getattr(manager, "swept", [])]
             self._log_peaks(resources)
             if self.run_submissions_unsandboxed:
@@ -738,12 +740,13 @@ def _judge_for(grader: GradingExecute, plan: JudgePlan) -> _Judge:
         judge = None
     if judge is None:
         judge = _Judge(grader, plan, key)
-        try:
+    try:
+        if judge.client.km is None:
             judge.start(keep=grader.keep_judge)
-        except BaseException:
-            judge.stop()
-            raise
-    judge.begin(grader)
+        judge.begin(grader)
+    except BaseException:
+        judge.stop()
+        raise
     return judge
 
 
@@ -772,6 +775,7 @@ class _Judge:
         os.chmod(self.folder, 0o711)
         self.rendezvous = tempfile.mkdtemp(prefix="rdv-", dir=self.folder)
         self.socket = os.path.join(self.rendezvous, "judge.sock")
+        self.work = tempfile.mkdtemp(prefix="work-", dir=self.folder)  # the kernel's folder
         self.setup: dict[int, str | None] = {}  # setup cell -> None (ran) or why it failed
         self.ready: dict[int, None] = {}  # setup cells every student starts with
         self.kept = False  # the kernel holds a baseline to start each student from
@@ -784,7 +788,7 @@ class _Judge:
             interrupt_on_timeout=True,
             shutdown_kernel=grader.shutdown_kernel,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "", "traceback": []},
-            resources={"metadata": {"path": tempfile.mkdtemp(prefix="work-", dir=self.folder)}},
+            resources={"metadata": {"path": self.work}},
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
 
@@ -796,7 +800,10 @@ class _Judge:
         run_sync(self.client.async_start_new_kernel)()
         run_sync(self.client.async_start_new_kernel_client)()
         self.setup, self.ready, self.kept = {}, {}, False
-        failed = self._quiet("import genlab.grader.judge", self.grader.timeout)
+        failed = self._quiet(
+            "import genlab.grader.judge\ngenlab.grader.judge.BEFORE_SETUP = set(globals())",
+            self.grader.timeout,
+        )
         if not keep or failed:
             return
         for index in self.plan.independent:
@@ -804,7 +811,8 @@ class _Judge:
                 self.setup = {}
                 return  # not kept: each student's grading runs it again, as it needs it
         failed = self._quiet(
-            "genlab.grader.judge.BASELINE = genlab.grader.judge.Baseline(globals())",
+            "genlab.grader.judge.BASELINE = genlab.grader.judge.Baseline("
+            f"globals(), genlab.grader.judge.BEFORE_SETUP, {self.work!r})",
             self.grader.timeout,
         )
         if failed:
@@ -835,31 +843,37 @@ class _Judge:
         km = self.client.km
         cgroup = getattr(km, "cgroup", None)
         peak = cgroup.peak_mb() if cgroup is not None else None
-        if self.kept and self.clean and self.alive():
-            restored = self._quiet(
-                "__import__('genlab.grader.judge', fromlist=['_']).BASELINE.restore(globals())",
-                self.grader.timeout,
-            )
-            full = None if restored else self._full(km)
-            if restored is None and full is None:
-                if cgroup is not None:
-                    cgroup.reset_peak()
-                _KEPT = self
-                return peak
-            self.grader.log.info("The judge is not kept for the next student: %s", restored or full)
+        try:
+            if self.kept and self.clean and self.alive():
+                restored = self._quiet(
+                    "__import__('genlab.grader.judge', fromlist=['_']).BASELINE.restore(globals())",
+                    self.grader.timeout,
+                    restart=False,
+                )
+                full = None if restored else self._full(km)
+                if restored is None and full is None:
+                    if cgroup is not None:
+                        cgroup.reset_peak()
+                    _KEPT = self
+                    return peak
+                why = restored or full
+                self.grader.log.info("The judge is not kept for the next student: %s", why)
+        except Exception as error:  # noqa: BLE001 (whatever it was, this judge is done)
+            self.grader.log.warning("The judge is not kept for the next student: %r", error)
         self.stop()
         return peak or getattr(km, "peak_mb", None)
 
     def _full(self, km) -> str | None:
-        """Why the kernel has no room for another student (more than half its memory or CPU
-        time used), or None."""
+        """Why the kernel has no room for another student (more than half its memory or a
+        quarter of its CPU time used: the next student keeps at least 675 s of the 900 s a
+        new judge has, more than a setup cell may take), or None."""
         if not hasattr(km, "usage"):
             return None
         memory, cpu = km.usage()
         if memory > km.memory_mb / 2:
             return f"it holds {memory:.0f} MB, more than half its {km.memory_mb} MB"
-        if cpu > km.cpu_seconds / 2:
-            return f"it has used {cpu:.0f} s of CPU, more than half its {km.cpu_seconds} s"
+        if cpu > km.cpu_seconds / 4:
+            return f"it has used {cpu:.0f} s of CPU, more than a quarter of its {km.cpu_seconds} s"
         return None
 
     def alive(self) -> bool:
@@ -882,21 +896,25 @@ class _Judge:
     def student_replaced(self):
         self._quiet("__genlab_submission__.reset()", self.grader.timeout)
 
-    def _quiet(self, code: str, timeout: float) -> str | None:
-        """Run `code` in the judge, silently; None, or why it did not finish cleanly."""
+    def _quiet(self, code: str, timeout: float, restart: bool = True) -> str | None:
+        """Run `code` in the judge, silently; None, or why it did not finish cleanly. A
+        kernel that died or did not stop is replaced, unless not `restart`."""
         msg_id = self.client.kc.execute(code, silent=True, store_history=False)
         try:
             reply = run_sync(self._reply)(msg_id, timeout)
         except DeadKernelError:
+            self.clean = False
             reason = getattr(self.client.km, "death_reason", None) or "it crashed"
-            self._restart()
+            if restart:
+                self._restart()
             return f"the judge's kernel stopped ({reason})"
         if reply is None:
             self.clean = False
-            run_sync(self.client.km.interrupt_kernel)()
-            unanswered = getattr(self.client.km, "interrupt_unanswered", False)
-            if run_sync(self._reply)(msg_id, 10) is None or unanswered:
-                self._restart()
+            if restart:
+                run_sync(self.client.km.interrupt_kernel)()
+                unanswered = getattr(self.client.km, "interrupt_unanswered", False)
+                if run_sync(self._reply)(msg_id, 10) is None or unanswered:
+                    self._restart()
             return f"it did not finish within {timeout:g} s"
         content = reply["content"]
         if content.get("status") != "ok":

@@ -379,10 +379,11 @@ class MemoryCgroup:
         return None
 
     def reset_peak(self) -> None:
-        """Start counting the peak again from now (cgroup v1; v2 since Linux 6.12)."""
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
-        with contextlib.suppress(OSError):
-            (self.path / name).write_text("0")
+        """Start counting the peak again from now: cgroup v1 only (v2's `memory.peak` resets
+        only for the reader that wrote it), so on v2 it is the peak since the cgroup began."""
+        if self.version == 1:
+            with contextlib.suppress(OSError):
+                (self.path / "memory.max_usage_in_bytes").write_text("0")
 
     def empty(self, timeout: float = 10.0) -> bool:
         """Kill every process here and wait until none is left."""
