@@ -75,26 +75,31 @@ demo: install
 # there, and without constraints.txt (its pins are the default Python's): each gets the
 # newest versions pip finds for it.
 COMPAT_VERSIONS ?= 3.10 3.12 3.13
+# The versions side by side (each in its own venv, one test process each; pip waits on the
+# network and the lock tests on their timeouts), each one's output printed whole when it ends.
 compat: install
-	@for v in $(COMPAT_VERSIONS); do \
-	  py=$$(python$$v -c "import sys; print(sys.executable)" 2>/dev/null \
-	    || ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
-	  if [ -z "$$py" ]; then \
-	    if [ -n "$$CI" ]; then echo "compat: Python $$v is missing on CI"; exit 1; fi; \
-	    echo "compat: Python $$v is not installed, skipped"; continue; \
-	  fi; \
-	  echo "compat: Python $$v ($$py)"; \
-	  rm -rf .venv-$$v && $$py -m venv .venv-$$v && \
-	  $(BIN)/python -c "import tomllib; \
-	    p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-	    e = p['optional-dependencies']; \
-	    print('\n'.join(d for d in p['dependencies'] + e['grader'] + e['lab'] + e['dev'] \
-	    if not d.startswith('torch')))" > .venv-$$v/requirements.txt && \
-	  .venv-$$v/bin/python -m pip install -q -r .venv-$$v/requirements.txt && \
-	  .venv-$$v/bin/python -m pip install -q --no-deps -e . && \
-	  .venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab and not edition" \
-	    --ignore=tests/test_environment.py --ignore=tests/test_release.py || exit 1; \
-	done
+	@$(MAKE) --no-print-directory -j$(words $(COMPAT_VERSIONS)) --output-sync=target \
+	  $(addprefix compat-,$(COMPAT_VERSIONS))
+
+compat-%: install
+	@v=$*; \
+	py=$$(python$$v -c "import sys; print(sys.executable)" 2>/dev/null \
+	  || ls -d $$HOME/.pyenv/versions/$$v.*/bin/python$$v 2>/dev/null | tail -n 1); \
+	if [ -z "$$py" ]; then \
+	  if [ -n "$$CI" ]; then echo "compat: Python $$v is missing on CI"; exit 1; fi; \
+	  echo "compat: Python $$v is not installed, skipped"; exit 0; \
+	fi; \
+	echo "compat: Python $$v ($$py)"; \
+	rm -rf .venv-$$v && $$py -m venv .venv-$$v && \
+	$(BIN)/python -c "import tomllib; \
+	  p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	  e = p['optional-dependencies']; \
+	  print('\n'.join(d for d in p['dependencies'] + e['grader'] + e['lab'] + e['dev'] \
+	  if not d.startswith('torch')))" > .venv-$$v/requirements.txt && \
+	.venv-$$v/bin/python -m pip install -q -r .venv-$$v/requirements.txt && \
+	.venv-$$v/bin/python -m pip install -q --no-deps -e . && \
+	.venv-$$v/bin/python -m pytest -q -p no:cacheprovider -m "not notebooks and not grading and not browser and not colab and not edition" \
+	  --ignore=tests/test_environment.py --ignore=tests/test_release.py
 
 # The student edition: release/, the runtime without its grader, a README and an environment
 # for students; nothing of source/ (scripts/edition.py checks before it finishes).

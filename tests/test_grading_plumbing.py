@@ -1,6 +1,7 @@
 import copy
 import re
 
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import DeduplicateIds, Execute, OverwriteCells, SaveAutoGrades
@@ -164,6 +165,7 @@ KEPT_SOURCE = [
 ]
 
 
+@pytest.mark.grading  # a class graded end to end: not in `make compat`
 def test_a_kept_judge_starts_each_student_afresh_and_one_that_grew_is_replaced(tmp_path):
     """Graded in one process, `a-leaky` makes the checks keep 384 MB in the judge, which with
     the judge's own is past half its 800 MB: the judge is replaced. The three honest students
