@@ -18,12 +18,11 @@ SECONDS = {
     "test_hostile_modules.py": 480,
     "test_hostile.py": 460,
     "test_browser.py": 420,
-    "test_colab.py": 330,
-    "test_notebooks.py": 290,
-    "test_platforms.py": 250,
+    "test_colab.py": 350,
     "test_gan.py": 100,
     "test_diffusion.py": 100,
     "test_edition.py": 80,
+    "test_platforms.py": 40,
 }
 
 

@@ -28,6 +28,7 @@ from genlab.grader.classroom import grade
 pytestmark = pytest.mark.grading
 MODULES = modules_run()
 
+STUB = "not written yet"  # what an answer left as released raises
 NOISE = """import sys
 get_ipython().events.register(
     "post_run_cell", lambda *_: print("UserWarning: harmless", file=sys.stderr)
@@ -92,6 +93,20 @@ def test_reference_solution_earns_every_autograded_point(graded, module):
 def test_untouched_release_earns_nothing(graded, module):
     scores = _auto_scores(graded, module, "untouched")
     assert scores and sum(s for s, _ in scores.values()) == 0, scores
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_an_untouched_release_fails_every_check_and_says_what_is_not_written(graded, module):
+    """What `nbgrader validate` reports to a student who has written nothing (its report is
+    tests/test_platforms.py's, on the first module): every autograded cell fails, each with
+    its error, and the functions left as they were released say they are not written yet."""
+    nb = read(graded / "autograded" / "untouched" / module / f"{module}.ipynb")
+    errors = {
+        nbgrader_meta(c)["grade_id"]: [o.evalue for o in c.outputs if o.output_type == "error"]
+        for c in autograded_cells(nb)
+    }
+    assert errors and all(errors.values()), [k for k, v in errors.items() if not v]
+    assert any(STUB in e for found in errors.values() for e in found)
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -14,8 +14,14 @@ the course's address in the setup cell becomes the student edition built from th
 checkout by scripts/edition.py (Colab would install the edition's tag from GitHub: the
 same files), and `google.colab` is a small package that records that the widget manager
 was turned on (only Colab has the real one).
+
+This is the suite's one run of each module outside a browser and the grader, so the tests
+that read an executed notebook read it here: every visible test cell passes (what
+`nbgrader validate` would say), and the page nbconvert exports shows a figure wherever a
+widget would be.
 """
 
+import copy
 import json
 import re
 import subprocess
@@ -25,10 +31,23 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from course import ROOT, errors, hand_ins, live_figures, modules, outputs, script
+from course import (
+    ROOT,
+    WIDGET_VIEW,
+    autograded_cells,
+    errors,
+    hand_ins,
+    live_figures,
+    modules,
+    nbgrader_meta,
+    outputs,
+    script,
+)
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+from nbgrader.utils import determine_grade
 
 pytestmark = pytest.mark.colab
 MODULES = modules()
@@ -136,18 +155,32 @@ def _install_from(edition: Path, nb) -> None:
     setup.source = "\n".join(lines)
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_reference_solution_runs_as_on_colab(module, colab_kernel, edition, tmp_path):
-    nb = hand_ins(module)["reference"]
-    _install_from(edition, nb)
-    nb.cells.append(nbformat.v4.new_code_cell(REPORT))
-    path = tmp_path / f"{module}.ipynb"  # alone in its folder, as in Colab's /content
-    km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=colab_kernel)
-    NotebookClient(
-        nb, km=km, timeout=600, resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    nbformat.write(nb, path)  # kept for a look when this test fails
+@pytest.fixture(scope="module")
+def on_colab(colab_kernel, edition, tmp_path_factory):
+    """module -> its reference solution run on Colab from its setup cell on, with the report
+    cell at the end (once per module), and the widget state that nbclient stores."""
+    runs = {}
 
+    def run(module):
+        if module not in runs:
+            nb = hand_ins(module)["reference"]
+            _install_from(edition, nb)
+            nb.cells.append(nbformat.v4.new_code_cell(REPORT))
+            folder = tmp_path_factory.mktemp(module)  # alone in its folder, as in /content
+            km = AsyncKernelManager(kernel_name="colab", kernel_spec_manager=colab_kernel)
+            NotebookClient(
+                nb, km=km, timeout=600, resources={"metadata": {"path": str(folder)}}
+            ).execute()
+            nbformat.write(nb, folder / f"{module}.ipynb")  # kept for a look when a test fails
+            runs[module] = nb
+        return runs[module]
+
+    return run
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_reference_solution_runs_as_on_colab(module, on_colab):
+    nb = on_colab(module)
     assert not errors(nb), "\n".join(errors(nb))
     report = json.loads(nb.cells[-1].outputs[-1].text)
     assert report["genlab"].startswith(str(ENV)), "the setup cell installed genlab"
@@ -160,3 +193,56 @@ def test_reference_solution_runs_as_on_colab(module, colab_kernel, edition, tmp_
     assert all("image/png" in o.data for _, o in live_figures(nb))
     figures = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))
     assert figures >= 3, textwrap.shorten(f"only {figures} figures in {module}", 80)
+    # what `nbgrader validate` says of the reference solution: every visible test cell passes
+    # (one that writes to stderr, a warning say, fails validation though it grades)
+    failing = [
+        nbgrader_meta(c)["grade_id"]
+        for c in autograded_cells(nb)
+        if determine_grade(c)[0] != determine_grade(c)[1]
+    ]
+    assert not failing, f"nbgrader validate would fail these test cells: {failing}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_html_export_shows_a_figure_wherever_a_widget_would_be(module, on_colab):
+    """A static page (nbconvert's HTML, GitHub's viewer) runs no widget. Where the notebook
+    was saved without widget state (JupyterLab's default), each widget's output shows its
+    still; where the state was saved (`jupyter nbconvert --execute`, Colab), the page draws
+    the widget from it, pictures included. Either way the static snapshot cells follow."""
+    nb = on_colab(module)
+    live = live_figures(nb)
+    images = sum("image/png" in o.get("data", {}) for _, o in outputs(nb))
+
+    saved_by_lab = copy.deepcopy(nb)
+    saved_by_lab.metadata.pop("widgets", None)
+    page, _ = HTMLExporter().from_notebook_node(saved_by_lab)
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', page)) == images
+    for i, output in live:  # the still stands where the widget would be
+        alone = copy.deepcopy(saved_by_lab)
+        alone.cells = [alone.cells[i]]
+        cell, _ = HTMLExporter(exclude_input=True).from_notebook_node(alone)
+        assert output.data["image/png"][:64] in cell.replace("\n", "")
+        assert "VBox(" not in cell and "jupyter-widgets" not in cell
+
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    for _, output in live:
+        model = output.data[WIDGET_VIEW]["model_id"]
+        assert model in state and model in page, "the page draws the widget from its state"
+        pictures = [m for m in _descendants(state, model) if m["model_name"] == "ImageModel"]
+        assert pictures and all(_has_png(m) for m in pictures), "its pictures are in the state"
+    snapshots = images - len(live)
+    assert snapshots >= len(live), "each widget has a static figure beside it"
+
+
+def _descendants(state: dict, model_id: str) -> list[dict]:
+    """The widget models under `model_id` in a saved widget state."""
+    model = state[model_id]
+    children = re.findall(r"IPY_MODEL_([0-9a-f]+)", str(model["state"].get("children", "")))
+    return [model] + [m for child in children for m in _descendants(state, child)]
+
+
+def _has_png(model: dict) -> bool:
+    """An ImageModel whose value, saved as a base64 buffer, holds a PNG."""
+    buffers = {tuple(b["path"]): b["data"] for b in model.get("buffers", [])}
+    return buffers.get(("value",), "").startswith("iVBORw0KGgo")  # b"\x89PNG" in base64
