@@ -22,6 +22,7 @@ import torch
 
 from ..checks import check_array
 from ..data import NUMBER_WORDS
+from ..threads import one_thread
 
 __all__ = [
     "Draws",
@@ -92,22 +93,23 @@ def draw(
     drawn = np.full((n, n_new), -1, dtype=np.int64)
     probs = np.ones((n, n_new))
     open_ = np.ones(n, dtype=bool)
-    for step in range(n_new):
-        contexts = np.array([([pad] * width + row)[-width:] for row in rows])
-        logits = torch.as_tensor(model.batch_logits(contexts))
-        if temperature == 0:
-            choice = logits.argmax(dim=1)
-        else:
-            tempered = torch.softmax(logits / temperature, dim=1)
-            choice = torch.multinomial(tempered, 1, generator=generator)[:, 0]
-        choice = choice.numpy()
-        own = torch.softmax(logits, dim=1).numpy()[np.arange(n), choice]
-        drawn[open_, step], probs[open_, step] = choice[open_], own[open_]
-        for row, token in zip(rows, choice, strict=True):
-            row.append(int(token))
-        open_ &= choice != stop_id
-        if not open_.any():
-            break
+    with one_thread():  # a few small products per character: a second thread only waits
+        for step in range(n_new):
+            contexts = np.array([([pad] * width + row)[-width:] for row in rows])
+            logits = torch.as_tensor(model.batch_logits(contexts))
+            if temperature == 0:
+                choice = logits.argmax(dim=1)
+            else:
+                tempered = torch.softmax(logits / temperature, dim=1)
+                choice = torch.multinomial(tempered, 1, generator=generator)[:, 0]
+            choice = choice.numpy()
+            own = torch.softmax(logits, dim=1).numpy()[np.arange(n), choice]
+            drawn[open_, step], probs[open_, step] = choice[open_], own[open_]
+            for row, token in zip(rows, choice, strict=True):
+                row.append(int(token))
+            open_ &= choice != stop_id
+            if not open_.any():
+                break
     drawn, probs = drawn[:, : step + 1], probs[:, : step + 1]
     texts = [vocab.decode(row[(row >= 0) & (row != stop_id)]) for row in drawn]
     return Draws(texts, probs)
