@@ -1,5 +1,6 @@
 import copy
 import re
+import sys
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
@@ -212,3 +213,85 @@ def test_a_kept_judge_starts_each_student_afresh_and_one_that_grew_is_replaced(t
     assert scores == {(s, "check"): 1.0 for s in students}, log[-3000:]
     assert log.count("The course's setup cell 0 ran") == 2, log[-3000:]  # a-leaky's, the others'
     assert re.search(r"not kept for the next student: it holds \d+ MB, more than half", log)
+
+
+# Two ways a kernel dies as it starts, and what it wrote: before its sockets are ready, and
+# after, before it answers kernel_info (as one did once in CI, on a loaded machine; what
+# ipykernel prints as it starts shows, what it prints later goes to the client).
+DEATHS = {
+    "before-its-sockets": (
+        lambda argv: [sys.executable, "-c", "raise SystemExit('no kernel this time')"],
+        "no kernel this time",
+    ),
+    "before-kernel-info": (
+        lambda argv: [*argv, "--IPKernelApp.exec_lines=import os; os._exit(3)"],
+        "To connect another client to this kernel",
+    ),
+}
+
+
+@pytest.mark.parametrize("death", DEATHS)
+def test_a_kernel_that_dies_as_it_starts_is_started_again(death, tmp_path, monkeypatch):
+    """Until it answers kernel_info a sandboxed kernel has run nothing of the hand-in's, so
+    one that dies then is replaced, once, and what it wrote is logged; a second death is
+    the hand-in's error, logged the same way."""
+    import logging
+
+    from jupyter_core.utils import run_sync
+    from nbformat.v4 import new_notebook
+
+    from genlab.grader import sandbox
+
+    real, commands = sandbox.sandbox_command, []
+
+    def start(deaths):
+        def command(argv, *args, **kwargs):
+            commands.append(argv)
+            if len(commands) <= deaths:
+                argv = DEATHS[death][0](argv)
+            return real(argv, *args, **kwargs)
+
+        commands.clear()
+        monkeypatch.setattr(sandbox, "sandbox_command", command)
+        grader = GradingExecute(shutdown_kernel="immediate")
+        grader.nb, grader.resources = new_notebook(), {"metadata": {"path": str(tmp_path)}}
+        grader._private, grader._rendezvous, grader._managers = str(tmp_path), None, []
+        grader.log = logging.getLogger(f"test-kernel-start-{death}-{deaths}")
+        grader.create_kernel_manager()
+        return grader, _LogRecords(grader.log)
+
+    grader, log = start(deaths=1)
+    run_sync(grader.async_start_new_kernel)()
+    kc = run_sync(grader.async_start_new_kernel_client)()
+    try:
+        assert len(commands) == 2
+        assert grader.wait_for_reply(kc.kernel_info())["content"]["status"] == "ok"
+        assert log.text.count(DEATHS[death][1]) == 1
+    finally:
+        run_sync(grader._async_cleanup_kernel)()
+
+    grader, log = start(deaths=2)
+    with pytest.raises(RuntimeError, match="before its sockets|died before replying"):
+        run_sync(grader.async_start_new_kernel)()
+        run_sync(grader.async_start_new_kernel_client)()
+    assert len(commands) == 2
+    assert log.text.count(DEATHS[death][1]) == 2
+    for km in grader._managers:
+        run_sync(km.cleanup_resources)()
+
+
+class _LogRecords(__import__("logging").Handler):
+    """What a logger logs from now on, as text."""
+
+    def __init__(self, logger):
+        super().__init__()
+        self.lines: list[str] = []
+        logger.setLevel("INFO")
+        logger.addHandler(self)
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)

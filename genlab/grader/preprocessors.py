@@ -528,6 +528,46 @@ class GradingExecute(_OutputBudget, Execute):
         self._managers.append(self.km)
         return self.km
 
+    async def async_start_new_kernel_client(self):
+        """The client of the kernel just started. A sandboxed kernel that dies before it
+        answers its first request has run nothing of the hand-in's (ipykernel runs isolated
+        from the folder it starts in), so a new one is started once; what the dead one
+        wrote goes to the log either way."""
+        try:
+            return await super().async_start_new_kernel_client()
+        except RuntimeError as error:
+            if not _died_starting(error):
+                raise
+            self.log.warning("%s; it wrote: %s", error, self._kernel_output())
+        self.create_kernel_manager()
+        try:
+            await super().async_start_new_kernel()
+            return await super().async_start_new_kernel_client()
+        except RuntimeError as error:
+            self.log.error("%s, a second time; it wrote: %s", error, self._kernel_output())
+            raise
+
+    async def async_start_new_kernel(self, **kwargs):
+        """Start a kernel; one that dies before its sockets are ready is started once more,
+        as in `async_start_new_kernel_client`."""
+        try:
+            return await super().async_start_new_kernel(**kwargs)
+        except RuntimeError as error:
+            if not _died_starting(error):
+                raise
+            self.log.warning("%s; it wrote: %s", error, self._kernel_output())
+        self.create_kernel_manager()
+        try:
+            return await super().async_start_new_kernel(**kwargs)
+        except RuntimeError as error:
+            self.log.error("%s, a second time; it wrote: %s", error, self._kernel_output())
+            raise
+
+    def _kernel_output(self, chars: int = 2000) -> str:
+        """The end of what the last kernel started wrote to its stdout and stderr."""
+        output = getattr(self._managers[-1], "output", None) if self._managers else None
+        return clean_text(output(chars), chars) if output else "(not kept unsandboxed)"
+
     def _language_info(self):
         info = self.wait_for_reply(self.kc.kernel_info())
         self.nb.metadata["language_info"] = info["content"]["language_info"]
@@ -635,6 +675,12 @@ class GradingExecute(_OutputBudget, Execute):
         self._language_info()
         if self._judge is not None:
             self._judge.student_replaced()
+
+
+def _died_starting(error: RuntimeError) -> bool:
+    """Whether `error` says a kernel died as it started: before its sockets were ready
+    (genlab.grader.sandbox), or before it answered kernel_info (jupyter_client)."""
+    return any(s in str(error) for s in ("before its sockets were ready", "died before replying"))
 
 
 def _grader_folder(prefix: str) -> str:

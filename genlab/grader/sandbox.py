@@ -522,6 +522,17 @@ class SandboxedKernelManager(AsyncKernelManager):
             file_mb=self.file_mb,
         )
 
+    def output(self, chars: int = 2000) -> str:
+        """The end of what the kernel wrote to its stdout and stderr (the submission's code
+        may write there too: read it as text, never as anything else)."""
+        log = Path(self.private).parent / f"{Path(self.private).name}.log"
+        try:
+            with open(log, "rb") as file:
+                file.seek(max(0, log.stat().st_size - chars))
+                return file.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     @property
     def death_reason(self) -> str | None:
         if self._death_reason is None and self.cgroup is not None and self.cgroup.out_of_memory():
