@@ -268,8 +268,14 @@ def test_sampling_runs_on_one_thread_then_restores_the_setting(short_training):
         threads.append(torch.get_num_threads())
         return ddpm_step(*args)
 
-    diffusion.sample(short_training.net, [1], SHORT_BETAS, SHORT_ALPHA_BAR, spy_step, guided_eps)
-    assert set(threads) == {1} and torch.get_num_threads() == before
+    torch.set_num_threads(3)  # not 1, so that a restore can be told from no restore
+    try:
+        diffusion.sample(
+            short_training.net, [1], SHORT_BETAS, SHORT_ALPHA_BAR, spy_step, guided_eps
+        )
+        assert set(threads) == {1} and torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------------------

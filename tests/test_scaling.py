@@ -108,11 +108,15 @@ def test_python_matmul_refuses_matrices_that_do_not_fit(A, B):
 def test_time_matmul_times_each_way_and_the_libraries_beat_the_loops():
     # One torch thread: beside the other test process, a second thread waits ~16 ms for a core
     # on every product (the notebook's kernel has the machine to itself).
-    threads = torch.get_num_threads()
-    seconds = {
-        way: ingredients.time_matmul(way, 48, threads=1) for way in ("python", "numpy", "torch")
-    }
-    assert torch.get_num_threads() == threads  # restored
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # not 1, so that a restore can be told from no restore
+    try:
+        seconds = {
+            way: ingredients.time_matmul(way, 48, threads=1) for way in ("python", "numpy", "torch")
+        }
+        assert torch.get_num_threads() == 3  # restored
+    finally:
+        torch.set_num_threads(before)
     assert all(0 < s < 5 for s in seconds.values()), seconds
     # tens of thousands of times in our runs; ten is a bound no machine misses
     assert seconds["numpy"] * 10 < seconds["python"] and seconds["torch"] * 10 < seconds["python"]
