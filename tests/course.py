@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
 RELEASE = ROOT / "release"
 HEADER = ROOT / "release_header.ipynb"  # the cells nbgrader puts on top of every release notebook
+# What an answer left as released says when it runs: the message of nbgrader_config.py's code stub.
+STUB = re.search(r'NotImplementedError\("([^"]+)"\)', (ROOT / "nbgrader_config.py").read_text())[1]
 
 
 def modules() -> list[str]:

@@ -11,6 +11,7 @@ import subprocess
 import nbformat
 import pytest
 from course import (
+    STUB,
     autograded_cells,
     autograded_points,
     copy_course,
@@ -28,7 +29,6 @@ from genlab.grader.classroom import grade
 pytestmark = pytest.mark.grading
 MODULES = modules_run()
 
-STUB = "not written yet"  # what an answer left as released raises
 NOISE = """import sys
 get_ipython().events.register(
     "post_run_cell", lambda *_: print("UserWarning: harmless", file=sys.stderr)

@@ -38,6 +38,7 @@ import psutil
 import pytest
 from course import (
     ROOT,
+    STUB,
     bench_run,
     copy_course,
     errors,
@@ -364,4 +365,4 @@ def test_validate_button_reports_the_result(folder, verdict, lab, page):
     else:
         graded = [c for c in read(release_notebook(module)).cells if nbgrader_meta(c).get("grade")]
         assert text.count("The following cell failed:") == len(graded)
-        assert "not written yet: replace this line with your code" in text
+        assert STUB in text

@@ -13,6 +13,7 @@ import pytest
 from course import (
     HEADER,
     ROOT,
+    STUB,
     autograded_cells,
     hand_ins,
     modules_run,
@@ -40,7 +41,6 @@ PACKAGE = re.compile(
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
 EDITION = PYPROJECT["tool"]["genlab"]["edition"]
-STUB = "not written yet: replace this line with your code"
 
 
 def _setup_cell():
