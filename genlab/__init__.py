@@ -7,7 +7,8 @@ its figures and its widget together, in one folder per module:
 * `genlab.lm` (02): the neural character model, its training and sampling;
 * `genlab.gan` (03) and `genlab.diffusion` (04): the generators, trained on CPU;
 * `genlab.ingredients` (05): what changed, data, compute and attention, measured;
-* `genlab.risks` (06): hallucination, copying, bias and detectors measured.
+* `genlab.gpt` (06): a tiny GPT, the recurrent network it replaced, the attention explorer;
+* `genlab.risks` (07): hallucination, copying, bias and detectors measured.
 
 What every topic shares has one public home: data sets (`genlab.data`), the corpus and
 vocabularies (`genlab.text`), the checks that test cells call (`genlab.checks`), the

@@ -22,6 +22,7 @@ the expected values; these functions only compare and explain.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -282,9 +283,15 @@ def check_close(actual, expected, name: str, rtol: float = 1e-5, atol: float = 1
     """Check that a number or an array is close to the expected one.
 
     `actual` must be a real number (not a bool, not a string) when `expected` is a
-    number, and a numpy array of the same shape when `expected` is an array (or a list
-    or tuple of numbers, which stands for one).
+    number, a numpy array of the same shape when `expected` is an array (or a list
+    or tuple of numbers, which stands for one), and a torch tensor of the same shape when
+    `expected` is a tensor (compared as float64, its gradient ignored).
     """
+    torch = sys.modules.get("torch")  # only a test that imported torch can expect a tensor
+    if torch is not None and isinstance(expected, torch.Tensor):
+        if type(actual) is not torch.Tensor:
+            raise CheckFailed(f"expected `{name}` to be a torch tensor, got {_describe(actual)}.")
+        actual, expected = (t.detach().to(torch.float64).numpy() for t in (actual, expected))
     if isinstance(expected, list | tuple):
         expected = np.asarray(expected, dtype=float)
     if isinstance(expected, np.ndarray):

@@ -1,6 +1,6 @@
 """Fetch the prose corpus, Jane Austen's *Emma* (1816), and write `genlab/emma.txt.gz`.
 
-The language models of modules 02, 05 and 06 train on this text. It ships inside the
+The language models of modules 02, 05, 06 and 07 train on this text. It ships inside the
 package, so a student's Python version (or Colab's) never changes what the models read,
 and nothing is downloaded at run time.
 

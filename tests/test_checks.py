@@ -102,6 +102,19 @@ def test_check_close_numbers_and_arrays():
             checks.check_close(impostor, 1.0, "x")
 
 
+def test_check_close_tensors_against_a_tensor():
+    torch = pytest.importorskip("torch")
+    expected = torch.tensor([[1.0, 2.0]])
+    checks.check_close(torch.tensor([[1.0, 2.0]], requires_grad=True), expected, "t")
+    with pytest.raises(CheckFailed, match=r"at index \(0, 1\) expected 2, got 2.5"):
+        checks.check_close(torch.tensor([[1.0, 2.5]]), expected, "t")
+    with pytest.raises(CheckFailed, match=r"shape \(1, 2\), got \(2,\)"):
+        checks.check_close(torch.tensor([1.0, 2.0]), expected, "t")
+    for impostor in (np.array([[1.0, 2.0]]), [[1.0, 2.0]], 1.0):
+        with pytest.raises(CheckFailed, match="to be a torch tensor"):
+            checks.check_close(impostor, expected, "t")
+
+
 def test_check_equal_cannot_be_fooled_by_eq():
     checks.check_equal("b", "b", "Q1")
     checks.check_equal(3, 3, "n")

@@ -1,8 +1,8 @@
 """Module 02, next-token prediction: the neural character model, its figures and the
 temperature explorer.
 
-`model` is the character-level MLP, its training loop and sampling helpers (modules 05
-and 06 train it too); `figures` draws bigram tables, training curves, temperature sweeps and fact
+`model` is the character-level MLP, its training loop and sampling helpers (modules 05,
+06 and 07 train it too); `figures` draws bigram tables, training curves, temperature sweeps and fact
 checks; `widget` is the explorer of the next-character probabilities under temperature,
 top-k and top-p.
 
