@@ -5,9 +5,10 @@ Module 06 compares a tiny transformer with the designs it replaced: a recurrent 
 (`genlab.gpt.DESIGNS`). A fair race gives each the same training time, and a few minutes
 each is more than a module's 90 seconds can spend. So this script trains all three once,
 on the training paragraphs of *Emma* (the module's corpus and split), each for the same
-number of processor seconds on one torch thread, and writes `genlab/gpt/checkpoints.pt`
-(about 1.4 MB), which the package ships and `gpt.load_trained` reads. The notebook trains
-its own transformer for a few hundred steps and compares it with these.
+number of processor seconds on one torch thread, a step of each in turn (`gpt.race`), and
+writes `genlab/gpt/checkpoints.pt` (about 1.4 MB), which the package ships and
+`gpt.load_trained` reads. The notebook trains its own transformer for a few hundred steps
+and compares it with these.
 
 Run from the repository root (three times `--seconds`, about 6 minutes with the default):
 
@@ -28,20 +29,15 @@ from genlab import gpt, text
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_all(seconds: float, max_steps: int) -> tuple[dict[str, gpt.Trained], str]:
+def train_all(seconds: float, max_steps: int, seed: int = 0) -> tuple[dict[str, gpt.Trained], str]:
     corpus = text.prose_corpus()
     train_text, _ = text.train_test_text(corpus)
     vocab = text.Vocab.from_text(corpus)
     ids = vocab.encode(train_text)
-    trained = {}
-    for name in gpt.DESIGNS:
-        net = gpt.build(name, len(vocab), seed=0)
-        # max_steps only bounds the run: the clock ends it, and the learning rate's cosine
-        # follows the clock
-        trained[name] = gpt.train(net, ids, steps=max_steps, seconds=seconds, seed=0,
-                                  progress=False, name=name)  # fmt: skip
-        t = trained[name]
-        print(f"{name}: {gpt.parameters(net):,} weights, {t.steps} steps, "
+    nets = {name: gpt.build(name, len(vocab), seed=seed) for name in gpt.DESIGNS}
+    trained = gpt.race(nets, ids, seconds, max_steps=max_steps, seed=seed)
+    for name, t in trained.items():
+        print(f"{name}: {gpt.parameters(t.net):,} weights, {t.steps} steps, "
               f"{t.cpu_seconds:.0f} s of processor, {t.seconds:.0f} s of clock, "
               f"last training loss {t.history[-1][1]:.3f}")  # fmt: skip
     return trained, vocab.chars
@@ -51,9 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0, help="processor seconds per design")
     parser.add_argument("--max-steps", type=int, default=20000)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the shipped file: 0; others for ranges"
+    )
     parser.add_argument("--out", type=Path, default=gpt.CHECKPOINTS)
     args = parser.parse_args()
-    trained, chars = train_all(args.seconds, args.max_steps)
+    trained, chars = train_all(args.seconds, args.max_steps, args.seed)
     gpt.save_trained(trained, chars, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
 

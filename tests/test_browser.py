@@ -8,9 +8,9 @@ and checks:
 
 * no cell ends in an error, and every cell ran;
 * every live widget of the module renders, its pictures loaded;
-* moving each slider, choosing another option of each menu, and pressing each Play or
-  button changes what the widget draws (its pictures and captions, compared as pixels
-  before and after);
+* moving each slider, choosing another option of each menu, pressing each Play or
+  button, and typing a new text into each text box changes what the widget draws (its
+  pictures and captions, compared as pixels before and after);
 * the kernel's peak memory stays under 1 GB, the smallest Binder gives;
 * on a release notebook, nbgrader's Validate button reports the result: failures for the
   untouched release, success for the solved one;
@@ -257,6 +257,7 @@ def _controls(widget):
         ("slider", ".widget-slider"),
         ("play", ".widget-play"),
         ("button", ".widget-button"),
+        ("text", ".widget-text"),
     ]:
         items = widget.locator(selector)
         for i in range(items.count()):
@@ -278,6 +279,13 @@ def _act(page, kind, item):
         _drag(page, item)
     elif kind == "play":
         item.locator("button").first.click()  # play; paused once the change is seen
+    elif kind == "text":
+        # its own characters, the first moved to the end: a new text the vocabulary knows;
+        # Enter sends it from a box that waits for it (continuous_update=False)
+        field = item.locator("input")
+        now = field.input_value()
+        field.fill(now[1:] + now[:1] if len(set(now)) > 1 else now + now)
+        field.press("Enter")
     else:
         item.click()
 

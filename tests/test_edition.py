@@ -77,7 +77,9 @@ def test_the_edition_holds_release_the_runtime_and_what_installs_them(edition):
     assert _files(edition / "release") == _files(ROOT / "release"), "release/ copied as it is"
     runtime = _files(ROOT / "genlab", skip={"grader"})
     assert _files(edition / "genlab") == runtime, "genlab/ copied without its grader"
-    assert {"emma.txt.gz", "deepfakes.npz"} <= set(runtime), "the package's data come along"
+    assert {"emma.txt.gz", "deepfakes.npz", "gpt/checkpoints.pt"} <= set(runtime), (
+        "the package's data come along"
+    )
     assert (edition / "LICENSE").read_bytes() == (ROOT / "LICENSE").read_bytes()
 
 

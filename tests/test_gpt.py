@@ -153,17 +153,33 @@ def test_a_processor_time_budget_stops_training(emma):
     assert run.history[-1][0] == run.steps
 
 
+def test_a_race_gives_each_network_the_same_processor_time(emma):
+    vocab, ids, _ = emma
+    nets = {d: gpt.build(d, len(vocab)) for d in gpt.DESIGNS}
+    records = gpt.race(nets, ids, seconds=0.6, window=32, batch_size=8)
+    assert list(records) == list(gpt.DESIGNS)
+    for name, r in records.items():
+        assert 0.6 <= r.cpu_seconds < 1.5 and r.history[-1][0] == r.steps, name
+        assert r.net is nets[name] and not r.net.training
+    # the window model's steps are the cheapest, so it takes the most of them in the same time
+    assert records["window"].steps > records["transformer"].steps
+
+
 def test_loss_by_position_is_the_mean_loss_at_each_position(emma):
     vocab, _, held_out = emma
     net = gpt.build("transformer", len(vocab))
     curve = gpt.loss_by_position(net, held_out, window=16, count=8)
     assert curve.shape == (16,)
-    starts = np.linspace(0, len(held_out) - 17, 8).astype(int)
+    # 4 stretches of 2 consecutive starts, the first at 0 and the last at the end of the text
+    last = len(held_out) - 2 - 17
+    starts = [0, 1, last // 3, last // 3 + 1, 2 * last // 3, 2 * last // 3 + 1, last, last + 1]
     batch = torch.as_tensor(np.stack([held_out[s : s + 17] for s in starts]))
     with torch.no_grad():
         losses = F.cross_entropy(net(batch[:, :-1]).transpose(1, 2), batch[:, 1:], reduction="none")
     assert np.allclose(curve, losses.mean(0).numpy(), atol=1e-6)
     assert gpt.held_out_loss(net, held_out, window=16, count=8) == pytest.approx(curve[8:].mean())
+    with pytest.raises(ValueError, match="too few"):
+        gpt.loss_by_position(net, held_out[:100], window=16, count=64)
 
 
 def test_step_seconds_times_a_step_and_restores_the_threads():

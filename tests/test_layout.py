@@ -226,7 +226,7 @@ def test_the_tools_take_no_private_name_of_the_package_or_of_the_tests(tmp_path)
 
 def test_a_topic_is_used_through_its_init():
     assert reaching_into_topics(PACKAGE) == []
-    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "risks"):
+    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "gpt", "risks"):
         try:
             package = importlib.import_module(f"genlab.{topic}")
         except ModuleNotFoundError as missing:  # the compatibility run has no torch
@@ -253,7 +253,7 @@ def test_no_import_circles():
 
 
 def test_each_topic_keeps_its_model_figures_and_widget_together():
-    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "risks"):
+    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "gpt", "risks"):
         folder = PACKAGE / topic
         assert (folder / "figures.py").exists() and (folder / "widget.py").exists(), topic
         init = (folder / "__init__.py").read_text()

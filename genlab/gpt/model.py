@@ -23,8 +23,9 @@ which at 64 characters costs nothing that matters), and any GPU code.
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..checks import check_array
-from ..lm.model import CharMLP
+from ..lm import CharMLP
 from ..threads import one_thread
 
 __all__ = [
@@ -46,9 +47,11 @@ __all__ = [
     "WindowMLP",
     "Trained",
     "train",
+    "race",
     "held_out_loss",
     "loss_by_position",
     "step_seconds",
+    "cores",
     "parameters",
     "logits",
     "attention_maps",
@@ -271,6 +274,59 @@ def _windows(ids: np.ndarray, length: int, starts: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(ids[starts[:, None] + np.arange(length)])
 
 
+def _steps(
+    net: nn.Module,
+    ids: np.ndarray,
+    record: Trained,
+    steps: int,
+    seconds: float | None,
+    window: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    forward: Callable,
+    loss: Callable,
+) -> Iterator[None]:
+    """Train `net` one step at a time, yielding after each; `record` keeps the count, the
+    running loss and the time, processor and wall-clock, of the steps alone (not of whatever
+    runs while the generator waits). Ends after `steps`, or once the steps have used
+    `seconds` of processor time."""
+    rng = np.random.default_rng(seed)
+    optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    running = None
+    net.train()
+    for step in range(steps):
+        cpu, wall = time.process_time(), time.perf_counter()
+        done = step / steps if seconds is None else max(step / steps, record.cpu_seconds / seconds)
+        for group in optimiser.param_groups:  # warm up over 20 steps, then a cosine to a tenth
+            warm = min(1.0, (step + 1) / 20)
+            group["lr"] = lr * warm * (0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0))))
+        batch = _windows(ids, window + 1, rng.integers(0, len(ids) - window - 1, batch_size))
+        value = loss(forward(net, batch[:, :-1]), batch[:, 1:])
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+        running = value.item() if running is None else 0.95 * running + 0.05 * value.item()
+        record.steps = step + 1
+        record.cpu_seconds += time.process_time() - cpu
+        record.seconds += time.perf_counter() - wall
+        out_of_time = seconds is not None and record.cpu_seconds >= seconds
+        if step % 25 == 0 or step == steps - 1 or out_of_time:
+            record.history.append((step + 1, running))
+        if out_of_time:
+            break
+        yield
+    net.eval()
+
+
+def _loss_of(forward, loss):
+    forward = forward or logits
+    loss = loss or (
+        lambda scores, y: F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+    )
+    return forward, loss
+
+
 def train(
     net: nn.Module,
     ids: np.ndarray,
@@ -286,21 +342,19 @@ def train(
     name: str = "",
 ) -> Trained:
     """Train a network to predict every character of random windows of `ids` from the ones
-    before it, with Adam, on one torch thread.
+    before it, with AdamW, on one torch thread.
 
     Each step takes `batch_size` windows of `window + 1` characters: the first `window` go
-    in, and each position's target is the character after it. The learning rate decays to
-    a tenth along a cosine over `steps`; with `seconds`, training stops once it has used that
-    much processor time, or after `steps`, whichever comes first, and the cosine runs over
-    whichever of the two is nearer its end. Processor time, not wall-clock time: two networks
-    given the same budget get the same share of a core even on a machine that something else
-    keeps busy.
+    in, and each position's target is the character after it. The learning rate warms up
+    over 20 steps and decays to a tenth along a cosine over `steps`; with `seconds`, training
+    stops once it has used that much processor time, or after `steps`, whichever comes
+    first, and the cosine runs over whichever of the two is nearer its end.
 
     Args:
         net: a `TinyGPT`, `CharGRU` or `WindowMLP`, trained in place (and left in eval mode).
         ids: (n,) int character ids, the training text.
         forward: `forward(net, inputs) -> logits`, (batch, window) int64 ->
-            (batch, window, vocab_size); None: `net(inputs)`.
+            (batch, window, vocab_size); None: `logits`, the library's own.
         loss: `loss(logits, targets) -> scalar tensor`, the mean cross-entropy in nats;
             None: torch's `cross_entropy`.
         seed: seeds the windows drawn (the network's weights are seeded by whoever made it).
@@ -308,57 +362,87 @@ def train(
         The network and its training record.
     """
     check_array(ids, "ids", shape=(None,), dtype="i", low=0)
-    forward = forward or logits
-    loss = loss or (
-        lambda logits, y: F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-    )
-    rng = np.random.default_rng(seed)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
+    forward, loss = _loss_of(forward, loss)
     record = Trained(net, name=name)
-    running, start, cpu_start = None, time.perf_counter(), time.process_time()
-    net.train()
-    bar = tqdm(range(steps), desc=f"training {name}".strip(), disable=not progress, mininterval=0.5)
+    bar = tqdm(total=steps, desc=f"training {name}".strip(), disable=not progress, mininterval=0.5)
     with one_thread():
-        for step in bar:
-            done = (
-                step / steps
-                if seconds is None
-                else max(step / steps, (time.process_time() - cpu_start) / seconds)
-            )
-            for group in optimiser.param_groups:  # warm up over 20 steps, then a cosine to a tenth
-                group["lr"] = (
-                    lr
-                    * min(1.0, (step + 1) / 20)
-                    * (0.1 + 0.45 * (1 + math.cos(math.pi * min(done, 1.0))))
-                )
-            batch = _windows(ids, window + 1, rng.integers(0, len(ids) - window - 1, batch_size))
-            value = loss(forward(net, batch[:, :-1]), batch[:, 1:])
-            optimiser.zero_grad()
-            value.backward()
-            optimiser.step()
-            running = value.item() if running is None else 0.95 * running + 0.05 * value.item()
-            record.steps = step + 1
-            out_of_time = seconds is not None and time.process_time() - cpu_start > seconds
-            if step % 25 == 0 or step == steps - 1 or out_of_time:
-                record.history.append((step + 1, running))
-                bar.set_postfix(loss=f"{running:.3f}", refresh=False)
-            if out_of_time:
-                break
+        for _ in _steps(
+            net, ids, record, steps, seconds, window, batch_size, lr, seed, forward, loss
+        ):
+            bar.update(1)
+            if record.history:
+                bar.set_postfix(loss=f"{record.history[-1][1]:.3f}", refresh=False)
     bar.close()
-    record.seconds = time.perf_counter() - start
-    record.cpu_seconds = time.process_time() - cpu_start
-    net.eval()
     return record
+
+
+def race(
+    nets: dict[str, nn.Module],
+    ids: np.ndarray,
+    seconds: float,
+    max_steps: int = 100_000,
+    seed: int = 0,
+    **kwargs,
+) -> dict[str, Trained]:
+    """Train several networks for the same processor time, their steps taken in turn.
+
+    Each network is trained as by `train(net, ids, steps=max_steps, seconds=seconds, ...)`,
+    but one step of each in turn, so that whatever else the machine does (another program,
+    a busy neighbour on a shared core) slows all of them alike: measured alone one after
+    another, the same network took 2,744 or 4,165 steps in the same 120 processor seconds,
+    depending on what else ran. A network whose time is up waits for the others.
+
+    Args:
+        nets: name -> network, each trained in place.
+        kwargs: `window`, `batch_size`, `lr` as for `train`.
+    Returns:
+        name -> training record, in the order of `nets`.
+    """
+    check_array(ids, "ids", shape=(None,), dtype="i", low=0)
+    forward, loss = _loss_of(None, None)
+    options = {"window": 64, "batch_size": 32, "lr": 3e-3, **kwargs}
+    records = {name: Trained(net, name=name) for name, net in nets.items()}
+    running = {
+        name: _steps(
+            net,
+            ids,
+            records[name],
+            max_steps,
+            seconds,
+            options["window"],
+            options["batch_size"],
+            options["lr"],
+            seed,
+            forward,
+            loss,
+        )  # fmt: skip
+        for name, net in nets.items()
+    }
+    with one_thread():
+        while running:
+            for name in list(running):
+                if next(running[name], StopIteration) is StopIteration:
+                    del running[name]
+    return records
 
 
 # ---------------------------------------------------------------------------
 # Measuring
 
 
-def _held_out_windows(ids: np.ndarray, window: int, count: int) -> torch.Tensor:
-    """`count` windows of `window + 1` ids, evenly spread over `ids`, not overlapping."""
-    starts = np.linspace(0, len(ids) - window - 1, count).astype(int)
-    return _windows(ids, window + 1, starts)
+def _held_out_windows(ids: np.ndarray, window: int, count: int, blocks: int = 4) -> torch.Tensor:
+    """`count` windows of `window + 1` ids: in each of `blocks` stretches spread evenly over
+    `ids`, one window starting at every character.
+
+    Overlapping on purpose: position t of the window starting at s predicts character
+    s + t + 1, so within a stretch every position is scored on nearly the same characters,
+    and a difference between positions comes from the context, not from which characters
+    happened to be scored there."""
+    per_block = count // blocks
+    if per_block < 1 or blocks * (per_block + window + 1) > len(ids):
+        raise ValueError(f"{len(ids)} ids are too few for {count} windows of {window + 1}")
+    firsts = np.linspace(0, len(ids) - per_block - window - 1, blocks).astype(int)
+    return _windows(ids, window + 1, (firsts[:, None] + np.arange(per_block)).ravel())
 
 
 @torch.inference_mode()
@@ -366,28 +450,40 @@ def loss_by_position(
     net: nn.Module,
     ids: np.ndarray,
     window: int = 64,
-    count: int = 512,
+    count: int = 2048,
     forward: Callable | None = None,
 ) -> np.ndarray:
     """Held-out loss at each position of a window: how well a network predicts a character
-    when it has read t characters before it.
+    when it has read t characters before it, over `count` overlapping windows (4 stretches of
+    consecutive starts, spread over `ids`).
 
     Returns:
         (window,) float64, nats: entry t is the mean loss of predicting the character after
         position t, having read positions 0..t of the window (t + 1 characters).
     """
     forward = forward or logits
-    batch = _held_out_windows(ids, window, count)
+    windows = _held_out_windows(ids, window, count)
+    total = torch.zeros(window, dtype=torch.float64)
     with one_thread():
-        scores = forward(net, batch[:, :-1])
-        losses = F.cross_entropy(scores.transpose(1, 2), batch[:, 1:], reduction="none")
-    return losses.mean(dim=0).double().numpy()
+        for batch in windows.split(256):  # 256 at a time: the activations of all 2,048 took 500 MB
+            scores = forward(net, batch[:, :-1])
+            losses = F.cross_entropy(scores.transpose(1, 2), batch[:, 1:], reduction="none")
+            total += losses.double().sum(dim=0)
+    return (total / len(windows)).numpy()
 
 
-def held_out_loss(net: nn.Module, ids: np.ndarray, window: int = 64, count: int = 512) -> float:
+def held_out_loss(net: nn.Module, ids: np.ndarray, window: int = 64, count: int = 2048) -> float:
     """Mean held-out loss per character, in nats, over the second half of each window, where
     every prediction has read at least window / 2 characters."""
     return float(loss_by_position(net, ids, window, count)[window // 2 :].mean())
+
+
+def cores() -> int:
+    """The number of cores this process may run on (a container's share, not the host's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
 
 def step_seconds(
