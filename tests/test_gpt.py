@@ -3,14 +3,17 @@ training loop, the shipped checkpoints and the script that makes them."""
 
 import copy
 import importlib.util
+import os
 
 import numpy as np
 import pytest
-import torch
-from course import ROOT
-from torch.nn import functional as F
 
-from genlab import gpt, text
+torch = pytest.importorskip("torch")  # `make compat` runs without torch; `make test` with it
+
+from course import ROOT  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from genlab import gpt, text  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +244,14 @@ def test_the_script_trains_every_design_for_the_same_time(tmp_path):
     assert all(0.3 <= t.cpu_seconds < 2 for t in trained.values())
     gpt.save_trained(trained, chars, tmp_path / "nets.pt")
     assert list(gpt.load_trained(chars, tmp_path / "nets.pt")) == list(gpt.DESIGNS)
+
+
+def test_cores_are_the_affinity_less_the_containers_quota(monkeypatch):
+    allowed = len(os.sched_getaffinity(0))
+    assert gpt.cores() <= allowed
+    monkeypatch.setattr(gpt.model, "_cgroup_quota", lambda: 1)
+    assert gpt.cores() == 1
+    monkeypatch.setattr(gpt.model, "_cgroup_quota", lambda: allowed + 8)
+    assert gpt.cores() == allowed
+    monkeypatch.setattr(gpt.model, "_cgroup_quota", lambda: None)
+    assert gpt.cores() == allowed

@@ -479,11 +479,29 @@ def held_out_loss(net: nn.Module, ids: np.ndarray, window: int = 64, count: int 
 
 
 def cores() -> int:
-    """The number of cores this process may run on (a container's share, not the host's)."""
+    """The number of cores this process may use: the CPUs it may run on, less any quota its
+    container sets (Binder and JupyterHub on Kubernetes give a share of a larger host)."""
     try:
-        return len(os.sched_getaffinity(0))
+        allowed = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
-        return os.cpu_count() or 1
+        allowed = os.cpu_count() or 1
+    return max(1, min(allowed, _cgroup_quota() or allowed))
+
+
+def _cgroup_quota() -> int | None:
+    """Cores allowed by the cgroup's CPU quota (v2 `cpu.max`, or v1's cfs files), rounded up;
+    None where there is none or it cannot be read."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text().strip()
+            period = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1"):
+        return None
+    return math.ceil(int(quota) / int(period))
 
 
 def step_seconds(
