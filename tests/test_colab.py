@@ -132,6 +132,10 @@ def colab_kernel(tmp_path_factory):
                 "argv": [_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": "Colab-like",
                 "language": "python",
+                # pip keeps the wheel it built from a file: URL and reuses it for the same URL:
+                # an edition built at a tmp path an earlier run used would install that run's
+                # genlab (CI once ran module 06 on a genlab without genlab.gpt)
+                "env": {"PIP_NO_CACHE_DIR": "1"},
             }
         )
     )
