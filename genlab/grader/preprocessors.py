@@ -533,32 +533,33 @@ class GradingExecute(_OutputBudget, Execute):
         answers its first request has run nothing of the hand-in's (ipykernel runs isolated
         from the folder it starts in), so a new one is started once; what the dead one
         wrote goes to the log either way."""
-        try:
-            return await super().async_start_new_kernel_client()
-        except RuntimeError as error:
-            if not _died_starting(error):
-                raise
-            self.log.warning("%s; it wrote: %s", error, self._kernel_output())
-        self.create_kernel_manager()
-        try:
-            await super().async_start_new_kernel()
-            return await super().async_start_new_kernel_client()
-        except RuntimeError as error:
-            self.log.error("%s, a second time; it wrote: %s", error, self._kernel_output())
-            raise
+        parent = super()
+
+        async def again():
+            await parent.async_start_new_kernel()
+            return await parent.async_start_new_kernel_client()
+
+        return await self._once_more(parent.async_start_new_kernel_client, again)
 
     async def async_start_new_kernel(self, **kwargs):
         """Start a kernel; one that dies before its sockets are ready is started once more,
         as in `async_start_new_kernel_client`."""
+        parent = super()
+        start = lambda: parent.async_start_new_kernel(**kwargs)  # noqa: E731
+        return await self._once_more(start, start)
+
+    async def _once_more(self, first, again):
+        """`await first()`; if the kernel died as it started, a new kernel manager and
+        `await again()`, once, what the dead kernels wrote logged each time."""
         try:
-            return await super().async_start_new_kernel(**kwargs)
+            return await first()
         except RuntimeError as error:
             if not _died_starting(error):
                 raise
             self.log.warning("%s; it wrote: %s", error, self._kernel_output())
         self.create_kernel_manager()
         try:
-            return await super().async_start_new_kernel(**kwargs)
+            return await again()
         except RuntimeError as error:
             self.log.error("%s, a second time; it wrote: %s", error, self._kernel_output())
             raise
