@@ -139,7 +139,7 @@ def stratified_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# Module 07: fake digits and requests to a combined system
+# Module 08: fake digits and requests to a combined system
 
 FAKES = Path(__file__).with_name("deepfakes.npz")
 

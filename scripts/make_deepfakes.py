@@ -1,6 +1,6 @@
-"""Draw the fake digits of module 07 with module 04's diffusion model, and save them.
+"""Draw the fake digits of module 08 with module 04's diffusion model, and save them.
 
-Module 07 trains detectors of fake digits, and it would spend most of its minute drawing
+Module 08 trains detectors of fake digits, and it would spend most of its minute drawing
 them: one sample costs 2,000 network passes. So this script draws them once, three
 generators of rising quality, and writes `genlab/deepfakes.npz` (about 60 KB), which the
 package ships. The generators are module 04's: its denoiser (`genlab.diffusion`),

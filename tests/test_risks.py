@@ -1,4 +1,4 @@
-"""Module 07's measurements: batched drawing, the skewed corpus, fake digits and their
+"""Module 08's measurements: batched drawing, the skewed corpus, fake digits and their
 detectors, requests to the router, the risk sweep and its dashboard.
 
 The language models here are stand-ins with fixed next-character probabilities, so every

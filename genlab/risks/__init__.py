@@ -1,4 +1,4 @@
-"""Module 07, plausible is not true: the risks measured, their figures and the risk dashboard.
+"""Module 08, plausible is not true: the risks measured, their figures and the risk dashboard.
 
 `measure` draws samples and measures false facts, copying, skew and detectors;
 `figures` draws them; `widget` is the dashboard of all three against temperature.

@@ -1,4 +1,4 @@
-"""Figures of module 07: confidence, amplification, detectors, and all three risks against
+"""Figures of module 08: confidence, amplification, detectors, and all three risks against
 temperature.
 
 The design is shared by every topic: see `genlab.figures`.

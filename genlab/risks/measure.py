@@ -1,4 +1,4 @@
-"""Module 07's measurements of what can go wrong: false facts, copied text, amplified skew,
+"""Module 08's measurements of what can go wrong: false facts, copied text, amplified skew,
 fake digits, and a system that routes a request to the right generator.
 
 Sampling here is batched: `draw` extends many prompts at once, one network pass per

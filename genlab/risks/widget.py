@@ -1,4 +1,4 @@
-"""The risk dashboard of module 07: a temperature slider over the false-fact rate, the copied
+"""The risk dashboard of module 08: a temperature slider over the false-fact rate, the copied
 span and the skew, side by side; `risk_snapshots` is the static figure.
 
 The design is shared by every topic: see `genlab.live`.
