@@ -8,7 +8,9 @@ its figures and its widget together, in one folder per module:
 * `genlab.gan` (03) and `genlab.diffusion` (04): the generators, trained on CPU;
 * `genlab.ingredients` (05): what changed, data, compute and attention, measured;
 * `genlab.gpt` (06): a tiny GPT, the recurrent network it replaced, the attention explorer;
-* `genlab.risks` (07): hallucination, copying, bias and detectors measured.
+* `genlab.families` (07): a VAE and a normalizing flow, and every family of creators measured
+  side by side;
+* `genlab.risks` (08): hallucination, copying, bias and detectors measured.
 
 What every topic shares has one public home: data sets (`genlab.data`), the corpus and
 vocabularies (`genlab.text`), the checks that test cells call (`genlab.checks`), the
