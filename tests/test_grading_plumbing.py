@@ -261,8 +261,9 @@ def test_a_kernel_that_dies_as_it_starts_is_started_again(death, tmp_path, monke
         return grader, _LogRecords(grader.log)
 
     grader, log = start(deaths=1)
-    run_sync(grader.async_start_new_kernel)()
-    kc = run_sync(grader.async_start_new_kernel_client)()
+    # the names nbclient's `setup_kernel` calls, as grading does: the synchronous ones
+    grader.start_new_kernel()
+    kc = grader.start_new_kernel_client()
     try:
         assert len(commands) == 2
         assert grader.wait_for_reply(kc.kernel_info())["content"]["status"] == "ok"
@@ -272,8 +273,8 @@ def test_a_kernel_that_dies_as_it_starts_is_started_again(death, tmp_path, monke
 
     grader, log = start(deaths=2)
     with pytest.raises(RuntimeError, match="before its sockets|died before replying"):
-        run_sync(grader.async_start_new_kernel)()
-        run_sync(grader.async_start_new_kernel_client)()
+        grader.start_new_kernel()
+        grader.start_new_kernel_client()
     assert len(commands) == 2
     assert log.text.count(DEATHS[death][1]) == 2
     for km in grader._managers:

@@ -548,6 +548,12 @@ class GradingExecute(_OutputBudget, Execute):
         start = lambda: parent.async_start_new_kernel(**kwargs)  # noqa: E731
         return await self._once_more(start, start)
 
+    # nbclient binds its synchronous names to its own coroutines when its class is made, and
+    # `setup_kernel`, which grading uses, calls those names: bound again here, they reach the
+    # two retries above (without this, a kernel that died as it started failed the hand-in)
+    start_new_kernel = run_sync(async_start_new_kernel)
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
     async def _once_more(self, first, again):
         """`await first()`; if the kernel died as it started, a new kernel manager and
         `await again()`, once, what the dead kernels wrote logged each time."""
