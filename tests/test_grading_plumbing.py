@@ -1,4 +1,5 @@
 import copy
+import os
 import re
 import sys
 
@@ -128,6 +129,54 @@ def test_an_interrupt_never_lands_in_a_later_cell(tmp_path):
 
     after = asyncio.run(scenario())
     assert after["status"] == "ok", f"the next cell was interrupted: {after.get('ename')}"
+
+
+def test_the_grader_never_rewrites_the_connection_file_a_starting_kernel_reads(
+    tmp_path, monkeypatch
+):
+    """A sandboxed kernel reads its connection file again once its sockets are bound; the
+    grader, learning the pinned address then, once removed that file and wrote it anew, and a
+    kernel that read it in between died before kernel_info (a CI run lost a start to it).
+    The grader's copy now lives apart: the kernel's file is written once and never removed
+    while the kernel runs."""
+    import asyncio
+
+    from genlab.grader.sandbox import SandboxedKernelManager
+
+    kernels_file = str(tmp_path / "private" / "kernel.json")
+    touched, real_remove, real_open = [], os.remove, os.open
+
+    def remove(path, *args, **kwargs):
+        touched.append(("removed", os.fspath(path)))
+        return real_remove(path, *args, **kwargs)
+
+    def open_(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            touched.append(("written", os.fspath(path)))
+        return real_open(path, flags, *args, **kwargs)
+
+    async def scenario():
+        (tmp_path / "work").mkdir()
+        km = SandboxedKernelManager(private=str(tmp_path / "private"))
+        monkeypatch.setattr(os, "remove", remove)
+        monkeypatch.setattr(os, "open", open_)
+        try:
+            await km.start_kernel(cwd=str(tmp_path / "work"))
+            kc = km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                return km.connection_file, list(touched)
+            finally:
+                kc.stop_channels()
+        finally:
+            monkeypatch.undo()
+            await km.shutdown_kernel(now=True)
+
+    graders_file, while_running = asyncio.run(scenario())
+    assert [t for t in while_running if t[1] == kernels_file] == [("written", kernels_file)]
+    assert graders_file != kernels_file
+    assert ("written", graders_file) in while_running
 
 
 def _nbgrader_cell(source: str, grade_id: str, *, solution: bool, points: int = 0):

@@ -621,7 +621,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
-        if os.getuid() == 0:  # the kernel, as nobody, reads it
+        if os.getuid() == 0 and self._pin_folder is None:  # the kernel, as nobody, reads it
             os.chown(self.connection_file, NOBODY, NOBODY)
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -662,6 +662,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         for port, fd in pins.items():
             os.symlink(f"/proc/{os.getpid()}/fd/{fd}", os.path.join(self._pin_folder, f"k-{port}"))
         self.ip = os.path.join(self._pin_folder, "k")
+        # jupyter_client then removes and writes again a connection file that names another
+        # address; the kernel reads its own file as it starts (ipykernel merges into it once
+        # its sockets are bound), so the grader's copy is written elsewhere, never over it
+        self.connection_file = os.path.join(self._pin_folder, "kernel.json")
         with contextlib.suppress(psutil.Error, IndexError, AttributeError):
             first = psutil.Process(process.pid).children()[0]  # bwrap's child: pid 1 inside
             self._first = (first.pid, first.create_time())
