@@ -5,7 +5,6 @@ Import it after `pytest.importorskip("torch")`: `make compat` runs without torch
 """
 
 import numpy as np
-import torch
 from torch.nn import functional as F
 
 

@@ -224,9 +224,22 @@ def test_the_tools_take_no_private_name_of_the_package_or_of_the_tests(tmp_path)
     ]
 
 
+TOPICS = (
+    "classifiers",
+    "lm",
+    "gan",
+    "diffusion",
+    "ingredients",
+    "gpt",
+    "families",
+    "risks",
+    "assistant",
+)
+
+
 def test_a_topic_is_used_through_its_init():
     assert reaching_into_topics(PACKAGE) == []
-    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "gpt", "risks"):
+    for topic in TOPICS:
         try:
             package = importlib.import_module(f"genlab.{topic}")
         except ModuleNotFoundError as missing:  # the compatibility run has no torch
@@ -238,7 +251,8 @@ def test_a_topic_is_used_through_its_init():
             n
             for m in inner
             for n in getattr(importlib.import_module(m), "__all__", [])
-            if m.rsplit(".", 1)[1] in ("model", "figures", "widget", "measure", "recall", "scaling")
+            if m.rsplit(".", 1)[1]
+            in ("model", "figures", "widget", "measure", "recall", "scaling", "rivals")
         }
         assert set(package.__all__) == public, topic
         assert all(hasattr(package, n) for n in package.__all__), topic
@@ -253,7 +267,7 @@ def test_no_import_circles():
 
 
 def test_each_topic_keeps_its_model_figures_and_widget_together():
-    for topic in ("classifiers", "lm", "gan", "diffusion", "ingredients", "gpt", "risks"):
+    for topic in TOPICS:
         folder = PACKAGE / topic
         assert (folder / "figures.py").exists() and (folder / "widget.py").exists(), topic
         init = (folder / "__init__.py").read_text()

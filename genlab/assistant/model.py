@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import text
-from ..gpt.model import TinyGPT
+from ..gpt import TinyGPT
 from ..threads import one_thread
 
 __all__ = [
@@ -928,6 +928,8 @@ class Evaluation:
         length: the mean number of characters of an answer.
         prose_loss: nats per character on held-out *Emma* (`prose_loss`).
         samples: country -> its answers (the first few draws).
+        pool: every answer drawn, scored by the reward model given (`rescore` scores them
+            again with another).
     """
 
     seen: dict[str, float]
@@ -937,6 +939,7 @@ class Evaluation:
     length: float
     prose_loss: float
     samples: dict[str, list[str]]
+    pool: Pool | None = None
 
 
 def evaluate(
@@ -957,4 +960,5 @@ def evaluate(
         length=float(np.mean([len(_answer(a)) for a in pool.answers.ravel()])),
         prose_loss=prose_loss(creator),
         samples={c: list(pool.answers[i, 0, :6]) for i, c in enumerate(pool.countries)},
+        pool=pool,
     )
