@@ -93,6 +93,6 @@ def test_every_hidden_check_is_named_for_the_feedback(module):
         for line in hidden.splitlines():
             named = hidden_property(line, 1)
             if named:
-                assert not re.search(r"\d", re.sub(r"\bQ\d\b", "", named)), f"{grade_id}: {named}"
+                assert not re.search(r"\d", re.sub(r"\bQ\d+\b", "", named)), f"{grade_id}: {named}"
                 quoted = re.search(r"(?<![A-Za-z])['\"]|['\"](?![A-Za-z])", named)
                 assert not quoted, f"{grade_id}: a quoted value in {named!r}"
