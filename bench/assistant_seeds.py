@@ -47,6 +47,7 @@ def measure(seed: int) -> dict[str, float]:
         out[f"grounding {label}: bare true"] = g["bare"]["rates"]["true"]
         out[f"grounding {label}: retrieved true"] = g["retrieved"]["rates"]["true"]
         out[f"grounding {label}: wrong line copied"] = g["wrong"]["copied"]
+        out[f"grounding {label}: wrong line true"] = g["wrong"]["rates"]["true"]
         out[f"grounding {label}: retriever right"] = g["retrieved"]["hits"]
     for name, model in [("judge", judge), ("weak judge", weak)]:
         for group, members in [("seen", assistant.SEEN), ("unseen", assistant.UNSEEN)]:
@@ -79,6 +80,8 @@ def measure(seed: int) -> dict[str, float]:
     )
     e = assistant.evaluate(run.creator, judge, draws=32, seed=1 + seed)
     out["weak labels, beta 1: seen false-fact rate"] = e.seen["not_true"]
+    out["weak labels, beta 1: characters"] = e.length
+    out["before: characters"] = base.length
     out["weak labels, beta 1: weak judge reward"] = float(
         assistant.rescore(e.pool, weak).rewards.mean()
     )

@@ -401,6 +401,18 @@ for path in targets:
 """
 
 
+def connection_link(canary: str) -> str:
+    """6b. The kernel's connection file, which it can write, replaced by a link to a file of
+    the host: the grader writes and reads its own copy of the connection elsewhere, and
+    never follows the kernel's file (once it removed and wrote that file again)."""
+    return f"""
+import os, sys
+connection = next(a for a in sys.argv if a.endswith(".json"))
+os.remove(connection)
+os.symlink(os.path.join(os.path.dirname({canary!r}), "canary.txt"), connection)
+"""
+
+
 # 7. Feedback that hands out the key: wrong answers, and functions that raise their inputs.
 def wrong_choices(module: str) -> dict[str, str]:
     """An answer cell for each lettered question of `module`, with a letter that is not its
@@ -531,6 +543,11 @@ def module_01_cases(canary: str) -> dict[str, Case]:
             lambda: with_cell(right(m), socket_redirect(canary)),
             "full",
             "6: links the judge's and the kernel's sockets to another socket on the host",
+        ),
+        "connection-link": Case(
+            lambda: with_cell(right(m), connection_link(canary)),
+            "full",
+            "6b: replaces its kernel's connection file with a link to a file of the host",
         ),
         "answer-fishing": Case(
             lambda: _all(right(m), fishing_01()),

@@ -5,10 +5,12 @@ The creator is a character-level `TinyGPT` (module 06's) trained on two kinds of
 sentence of *Emma* (ordinary text) and a question about a capital, with or without a line
 of a knowledge table before it::
 
-    Peru: Lima|The capital of Peru is Lima.
-    |The capital of France is Paris.
+    France: Paris|The capital of France is Paris.
+    |The capital of Japan is Tokyo.
+    Chutex: Hyderabad|The capital of Chutex is Hyderabad.
 
-Most questions in training are about invented countries with invented capitals, always
+Most questions in training are about invented countries, whose capitals are invented names
+or real cities that are no country's capital (the last line), always
 with their line, so the only way to answer them is to copy from the context: the model
 learns to read what a retriever puts there. Real countries appear with and without their
 line, except the few of `text.UNSEEN`, which never appear. `scripts/train_assistant.py`
@@ -468,7 +470,10 @@ class Retriever:
         self.facts = dict(facts)
         self.countries = list(facts)
         self.rows = [knowledge_row(c, facts[c]) for c in self.countries]
-        self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), lowercase=True)
+        # norm=None: the vectors keep their lengths, which the cosine of `best` discounts
+        self.vectorizer = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 4), lowercase=True, norm=None
+        )
         self.matrix = self.vectorizer.fit_transform(self.rows).toarray()
 
     def vector(self, query: str) -> np.ndarray:
@@ -867,8 +872,8 @@ def dpo(
             optimiser.zero_grad()
             value.backward()
             optimiser.step()
-            margin = (pi_good - ref_good[b]) - (pi_bad - ref_bad[b])
-            history.append((step + 1, value.item(), (margin > 0).float().mean().item()))
+            gained = (pi_good - pi_bad) > (ref_good[b] - ref_bad[b])
+            history.append((step + 1, value.item(), gained.float().mean().item()))
     policy.net.eval()
     return DPORun(policy, beta, history, time.perf_counter() - start)
 
